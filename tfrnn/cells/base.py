@@ -1,0 +1,270 @@
+"""What every tfrnn cell shares: the two-part step protocol, dropout masks,
+argument checks and the Keras plumbing of dense-gated cells."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import tensorflow as tf
+import tf_keras
+from tf_keras import activations, constraints, initializers, regularizers
+
+
+class StepFunctions(NamedTuple):
+    """A cell's work for one sequence, split so the engine can hoist a part.
+
+    ``project(inputs)`` maps inputs of any leading shape (``(time, batch, f)``
+    for a whole sequence, ``(batch, f)`` for one step) to what ``step``
+    reads; it runs once for the whole sequence, before the loop.
+    ``step(projected_t, states) -> (output, new_states)`` is the recurrent
+    part, run per timestep.
+    """
+
+    project: Callable[[tf.Tensor], Any]
+    step: Callable[[Any, list], tuple[Any, list]]
+
+
+def check_units(layer_name: str, units: Any, what: str = "units") -> int:
+    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        raise ValueError(
+            f"Layer '{layer_name}': `{what}` must be a positive integer, got {units!r}."
+        )
+    return units
+
+
+def check_rate(layer_name: str, rate: Any, what: str) -> float:
+    try:
+        value = float(rate)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"Layer '{layer_name}': `{what}` must be a float in [0, 1), got {rate!r}."
+        ) from None
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"Layer '{layer_name}': `{what}` must be in [0, 1), got {rate!r}.")
+    return value
+
+
+def get_activation(layer_name: str, identifier: Any, what: str) -> Callable:
+    try:
+        return activations.get(identifier)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"Layer '{layer_name}': unknown `{what}` {identifier!r}. Use a tf_keras "
+            "activation name such as 'tanh', 'sigmoid', 'hard_sigmoid', 'relu' or "
+            "'linear', or a callable."
+        ) from err
+
+
+def dropout_masks(
+    sample: tf.Tensor, rate: float, count: int, training: Any
+) -> list[tf.Tensor] | None:
+    """``count`` inverted-dropout masks shaped like ``sample``; None if unused.
+
+    One mask set is drawn per sequence and reused at every timestep. Outside
+    training the masks are all ones, so callers skip them (return None) when
+    ``training`` is statically False or the rate is zero.
+    """
+    if rate <= 0.0 or training is False or training is None:
+        return None
+    ones = tf.ones_like(sample)
+
+    def dropped():
+        return [tf.nn.dropout(ones, rate=rate) for _ in range(count)]
+
+    if training is True:
+        return dropped()
+    return tf.__internal__.smart_cond.smart_cond(training, dropped, lambda: [ones] * count)
+
+
+def project_dense(inputs: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | None) -> tf.Tensor:
+    """``inputs @ kernel + bias`` over any leading shape, as one GEMM."""
+    if inputs.shape.rank == 2:
+        out = tf.matmul(inputs, kernel)
+    else:
+        flat = tf.reshape(inputs, [-1, tf.shape(inputs)[-1]])
+        out = tf.reshape(
+            tf.matmul(flat, kernel),
+            tf.concat([tf.shape(inputs)[:-1], tf.shape(kernel)[-1:]], axis=0),
+        )
+    return out if bias is None else tf.nn.bias_add(out, bias)
+
+
+class RecurrentCell(tf_keras.layers.Layer):
+    """Base of tfrnn cells: a Keras cell (``call(inputs, states)``) that can
+    also hand the engine its work split into projection and step."""
+
+    def step_functions(self, step_sample: tf.Tensor, training: Any = None) -> StepFunctions:
+        """The projection and step closures for one sequence.
+
+        ``step_sample`` is one timestep of input, ``(batch, ...)``; it fixes
+        the shapes of the dropout masks, which are drawn here, once.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must define step_functions")
+
+    def call(self, inputs, states, training=None):
+        fns = self.step_functions(inputs, training)
+        output, new_states = fns.step(fns.project(inputs), list(tf.nest.flatten(states)))
+        return output, new_states
+
+    def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
+        if inputs is not None:
+            batch_size = tf.shape(inputs)[0]
+            dtype = inputs.dtype
+        sizes = (
+            self.state_size if isinstance(self.state_size, (list, tuple)) else [self.state_size]
+        )
+        return [
+            tf.zeros(tf.concat([[batch_size], tf.TensorShape(s).as_list()], 0), dtype=dtype)
+            for s in sizes
+        ]
+
+
+class DenseGatedCell(RecurrentCell):
+    """Shared constructor, weights and config of SimpleRNN/GRU/LSTM cells.
+
+    A subclass sets ``gates`` (1, 3 or 4) and writes ``step_functions``.
+    """
+
+    gates = 1
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = "tanh",
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        recurrent_initializer: Any = "orthogonal",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        recurrent_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        recurrent_constraint: Any = None,
+        bias_constraint: Any = None,
+        dropout: float = 0.0,
+        recurrent_dropout: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.units = check_units(self.name, units)
+        self.activation = get_activation(self.name, activation, "activation")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.dropout = check_rate(self.name, dropout, "dropout")
+        self.recurrent_dropout = check_rate(self.name, recurrent_dropout, "recurrent_dropout")
+
+    @property
+    def state_size(self):
+        return self.units
+
+    @property
+    def output_size(self):
+        return self.units
+
+    def bias_shape(self) -> tuple[int, ...]:
+        return (self.gates * self.units,)
+
+    def bias_initializer_for_build(self):
+        return self.bias_initializer
+
+    def build(self, input_shape):
+        input_dim = tf.TensorShape(input_shape)[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"Layer '{self.name}': the last (feature) axis of the input must be "
+                f"known, got input shape {input_shape}."
+            )
+        width = self.gates * self.units
+        self.kernel = self.add_weight(
+            shape=(input_dim, width),
+            name="kernel",
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, width),
+            name="recurrent_kernel",
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                shape=self.bias_shape(),
+                name="bias",
+                initializer=self.bias_initializer_for_build(),
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+        self.built = True
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "recurrent_regularizer": regularizers.serialize(self.recurrent_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+        }
+        return {**super().get_config(), **config}
+
+
+def _accepts(fn: Callable, name: str) -> bool:
+    return name in inspect.signature(fn).parameters
+
+
+def step_functions_for(
+    cell: Any, step_sample: tf.Tensor, training: Any = None, constants: list | None = None
+) -> StepFunctions:
+    """StepFunctions of any cell: tfrnn cells split projection from the step;
+    any other Keras cell (``call(inputs, states[, constants][, training])``)
+    runs whole at each step."""
+    if isinstance(cell, RecurrentCell):
+        if constants:
+            raise ValueError(
+                f"Cell '{cell.name}' ({type(cell).__name__}) takes no `constants`; pass "
+                "constants only to an RNN whose cell's call accepts them."
+            )
+        return cell.step_functions(step_sample, training)
+    call = cell.call
+    kwargs = {}
+    if _accepts(call, "training"):
+        kwargs["training"] = training
+    if constants:
+        if not _accepts(call, "constants"):
+            raise ValueError(
+                f"Cell {getattr(cell, 'name', cell)!r} does not accept `constants` (its "
+                "call has no `constants` argument)."
+            )
+        kwargs["constants"] = constants
+    run = cell.__call__ if callable(cell) else call
+
+    def step(inputs, states):
+        output, new_states = run(inputs, states, **kwargs)
+        if not tf.nest.is_nested(new_states):
+            new_states = [new_states]
+        return output, new_states
+
+    return StepFunctions(lambda inputs: inputs, step)

@@ -1,0 +1,38 @@
+"""SimpleRNNCell: a fully-connected RNN, ``h = activation(x W + b + h U)``."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras
+
+from tfrnn.cells.base import DenseGatedCell, StepFunctions, dropout_masks, project_dense
+
+
+@tf_keras.saving.register_keras_serializable(package="tfrnn")
+class SimpleRNNCell(DenseGatedCell):
+    """Cell class for SimpleRNN (tf_keras's arguments and weights)."""
+
+    gates = 1
+
+    def step_functions(self, step_sample, training=None) -> StepFunctions:
+        input_masks = dropout_masks(step_sample, self.dropout, 1, training)
+        recurrent_masks = None
+        if self.recurrent_dropout > 0.0:
+            zeros = tf.zeros([tf.shape(step_sample)[0], self.units], step_sample.dtype)
+            recurrent_masks = dropout_masks(zeros, self.recurrent_dropout, 1, training)
+        kernel, recurrent_kernel, bias = self.kernel, self.recurrent_kernel, self.bias
+        activation = self.activation
+
+        def project(inputs):
+            if input_masks is not None:
+                inputs = inputs * input_masks[0]
+            return project_dense(inputs, kernel, bias)
+
+        def step(x, states):
+            h = states[0]
+            if recurrent_masks is not None:
+                h = h * recurrent_masks[0]
+            h = activation(x + tf.matmul(h, recurrent_kernel))
+            return h, [h]
+
+        return StepFunctions(project, step)

@@ -1,0 +1,109 @@
+"""StackedRNNCells: several cells run as one, each feeding the next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+import tf_keras
+
+from tfrnn.cells.base import RecurrentCell, StepFunctions, step_functions_for
+
+
+def cell_output_size(cell: Any):
+    """A cell's output size; tf_keras falls back to its first state's size."""
+    size = getattr(cell, "output_size", None)
+    if size is not None:
+        return size
+    state_size = cell.state_size
+    return state_size[0] if isinstance(state_size, (list, tuple)) else state_size
+
+
+@tf_keras.saving.register_keras_serializable(package="tfrnn")
+class StackedRNNCells(RecurrentCell):
+    """Wrapper allowing a stack of RNN cells to behave as a single cell."""
+
+    def __init__(self, cells: list, **kwargs: Any) -> None:
+        if not isinstance(cells, (list, tuple)) or not cells:
+            raise ValueError(f"StackedRNNCells needs a non-empty list of cells, got {cells!r}.")
+        for cell in cells:
+            if "call" not in dir(cell) or "state_size" not in dir(cell):
+                raise ValueError(
+                    "StackedRNNCells: every cell needs a `call` method and a "
+                    f"`state_size` attribute; {cell!r} has not."
+                )
+        super().__init__(**kwargs)
+        self.cells = list(cells)
+
+    @property
+    def state_size(self):
+        return tuple(c.state_size for c in self.cells)
+
+    @property
+    def output_size(self):
+        return cell_output_size(self.cells[-1])
+
+    def build(self, input_shape):
+        shape = tf.TensorShape(input_shape)
+        for cell in self.cells:
+            if isinstance(cell, tf_keras.layers.Layer) and not cell.built:
+                with tf.name_scope(cell.name):
+                    cell.build(shape)
+                    cell.built = True
+            size = tf.TensorShape(cell_output_size(cell)).as_list()
+            shape = tf.TensorShape([shape[0]] + size)
+        self.built = True
+
+    def step_functions(self, step_sample, training=None) -> StepFunctions:
+        batch = tf.shape(step_sample)[0]
+        functions = [step_functions_for(self.cells[0], step_sample, training)]
+        for previous, cell in zip(self.cells[:-1], self.cells[1:]):
+            size = tf.TensorShape(cell_output_size(previous)).as_list()
+            sample = tf.zeros(tf.concat([[batch], size], 0), step_sample.dtype)
+            functions.append(step_functions_for(cell, sample, training))
+
+        def step(projected, states):
+            states = tf.nest.pack_sequence_as(self.state_size, tf.nest.flatten(states))
+            output, new_states = functions[0].step(projected, _as_list(states[0]))
+            collected = [_restructure(new_states, self.cells[0].state_size)]
+            for fns, cell, cell_states in zip(functions[1:], self.cells[1:], states[1:]):
+                output, new_states = fns.step(fns.project(output), _as_list(cell_states))
+                collected.append(_restructure(new_states, cell.state_size))
+            return output, collected
+
+        return StepFunctions(functions[0].project, step)
+
+    def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
+        states = []
+        for cell in self.cells:
+            init = getattr(cell, "get_initial_state", None)
+            if init is not None:
+                state = init(inputs=inputs, batch_size=batch_size, dtype=dtype)
+            else:
+                state = RecurrentCell.get_initial_state(cell, inputs, batch_size, dtype)
+            states.append(_restructure(state, cell.state_size))
+        return states
+
+    def get_config(self):
+        cells = [tf_keras.layers.serialize(cell) for cell in self.cells]
+        return {**super().get_config(), "cells": cells}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        cells = [
+            tf_keras.layers.deserialize(c, custom_objects=custom_objects)
+            for c in config.pop("cells")
+        ]
+        return cls(cells, **config)
+
+
+def _as_list(states):
+    return list(states) if isinstance(states, (list, tuple)) else [states]
+
+
+def _restructure(states, state_size):
+    """Give one cell's states the structure of its state_size."""
+    if isinstance(state_size, (list, tuple)):
+        return tf.nest.pack_sequence_as(list(state_size), tf.nest.flatten(states))
+    return tf.nest.flatten(states)[0]

@@ -1,0 +1,1 @@
+"""Pure-TensorFlow sequence machinery (no Keras import)."""

@@ -1,0 +1,1 @@
+"""tfrnn.export: SavedModel and TFLite artifacts of models holding tfrnn layers."""

@@ -1,0 +1,8 @@
+"""tfrnn layers: tf_keras layers running on the tfrnn engine."""
+
+from tfrnn.layers.gru import GRU
+from tfrnn.layers.lstm import LSTM
+from tfrnn.layers.rnn import RNN
+from tfrnn.layers.simple_rnn import SimpleRNN
+
+__all__ = ["GRU", "LSTM", "RNN", "SimpleRNN"]
