@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import tf_keras
 from tf_keras import regularizers
 
+from tfrnn.layers.legacy_args import translate_legacy_kwargs
 from tfrnn.layers.rnn import RNN
 
 _RNN_ARGS = (
@@ -46,7 +47,10 @@ class CellLayer(RNN):
                 if name not in cls.__dict__:
                     setattr(cls, name, property(lambda self, n=name: getattr(self.cell, n)))
 
-    def __init__(self, units: int, **kwargs: Any) -> None:
+    def __init__(self, units: int | None = None, **kwargs: Any) -> None:
+        kwargs = translate_legacy_kwargs(type(self).__name__, kwargs)
+        if units is None:
+            units = kwargs.pop("units", None)
         cell_kwargs = {k: kwargs.pop(k) for k in self._cell_args if k in kwargs and k != "units"}
         rnn_kwargs = {k: kwargs.pop(k) for k in _RNN_ARGS if k in kwargs}
         if cell_kwargs.get("implementation") == 0:
