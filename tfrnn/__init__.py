@@ -7,11 +7,12 @@ files holding them load with ``tf_keras.models.load_model`` and no
 
 from tfrnn import cells, layers
 from tfrnn.cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
-from tfrnn.layers import GRU, LSTM, RNN, SimpleRNN
+from tfrnn.layers import GRU, LSTM, RNN, Bidirectional, SimpleRNN
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Bidirectional",
     "GRU",
     "GRUCell",
     "LSTM",

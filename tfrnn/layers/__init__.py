@@ -1,8 +1,9 @@
 """tfrnn layers: tf_keras layers running on the tfrnn engine."""
 
+from tfrnn.layers.bidirectional import Bidirectional
 from tfrnn.layers.gru import GRU
 from tfrnn.layers.lstm import LSTM
 from tfrnn.layers.rnn import RNN
 from tfrnn.layers.simple_rnn import SimpleRNN
 
-__all__ = ["GRU", "LSTM", "RNN", "SimpleRNN"]
+__all__ = ["Bidirectional", "GRU", "LSTM", "RNN", "SimpleRNN"]

@@ -34,6 +34,20 @@ def _translate_shape_kwargs(kwargs: dict) -> None:
     kwargs.pop("input_length", None)
 
 
+def split_list_inputs(inputs, initial_state, constants, num_constants: int):
+    """``[x, *states, *constants]`` (tf_keras wrappers, old configs) -> parts."""
+    if not isinstance(inputs, list):
+        return inputs, initial_state, constants
+    if len(inputs) == 1:
+        return inputs[0], initial_state, constants
+    tail = inputs[1:]
+    if num_constants and constants is None:
+        constants, tail = tail[-num_constants:], tail[:-num_constants]
+    if tail:
+        initial_state = tail
+    return inputs[0], initial_state, constants
+
+
 def _swap_batch_time(x: tf.Tensor) -> tf.Tensor:
     return tf.transpose(x, [1, 0] + list(range(2, x.shape.rank)))
 
@@ -252,8 +266,8 @@ class RNN(tf_keras.layers.Layer):
 
     # ------------------------------------------------------------------- call
     def __call__(self, inputs, initial_state=None, constants=None, **kwargs):
-        inputs, initial_state, constants = self._split_list_inputs(
-            inputs, initial_state, constants
+        inputs, initial_state, constants = split_list_inputs(
+            inputs, initial_state, constants, self._num_constants
         )
         if initial_state is not None:
             kwargs["initial_state"] = initial_state
@@ -261,22 +275,6 @@ class RNN(tf_keras.layers.Layer):
             kwargs["constants"] = constants
             self._num_constants = len(constants)
         return super().__call__(inputs, **kwargs)
-
-    def _split_list_inputs(self, inputs, initial_state, constants):
-        """``[x, *states, *constants]`` (tf_keras wrappers, old configs) -> parts."""
-        if not isinstance(inputs, list) or len(inputs) < 2:
-            return (
-                (inputs[0] if isinstance(inputs, list) and inputs else inputs),
-                initial_state,
-                constants,
-            )
-        tail = inputs[1:]
-        n_constants = self._num_constants if constants is None else 0
-        if n_constants:
-            constants, tail = tail[-n_constants:], tail[:-n_constants]
-        if tail:
-            initial_state = tail
-        return inputs[0], initial_state, constants
 
     def _validated_initial_state(self, initial_state, batch):
         expected = tf.nest.flatten(_state_sizes(self.cell))
@@ -388,6 +386,7 @@ class RNN(tf_keras.layers.Layer):
         return output
 
     def _validated_mask(self, mask, first):
+        mask = tf.convert_to_tensor(mask)
         expected = first.shape[:2]
         if mask.shape.rank != 2 or not mask.shape.is_compatible_with(expected):
             raise ValueError(
