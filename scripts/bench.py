@@ -1,0 +1,166 @@
+"""Benchmark tfrnn against tf_keras, in one process, with the same weights.
+
+For each case both layers run in interleaved rounds (the order alternates
+every round); a round times ``--repeat`` calls of each. The table gives the
+median over rounds of the paired ratio tf_keras_time / tfrnn_time: above 1.0
+means tfrnn is faster.
+
+    python scripts/bench.py                 # every case
+    python scripts/bench.py --only lstm     # cases whose name contains 'lstm'
+    python scripts/bench.py --quick         # tiny shapes, a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras  # noqa: E402
+
+import tfrnn  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmarked layer: ``make(lib)`` builds it from tf_keras.layers or tfrnn."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    make: Callable[[object], tf_keras.layers.Layer]
+
+
+def recurrent_cases(shapes) -> list[Case]:
+    cases = []
+    for layer_name in ("LSTM", "GRU", "SimpleRNN"):
+        for batch, steps, features, units in shapes:
+
+            def make(lib, layer_name=layer_name, units=units):
+                return getattr(lib, layer_name)(units, return_sequences=True)
+
+            cases.append(
+                Case(
+                    f"{layer_name} b{batch} t{steps} f{features} u{units}",
+                    (batch, steps, features),
+                    make,
+                )
+            )
+    return cases
+
+
+FULL_SHAPES = [(32, 100, 64, 128), (64, 200, 128, 256), (1, 100, 64, 128)]
+QUICK_SHAPES = [(4, 10, 8, 16)]
+
+
+def twin_layers(case: Case, x: tf.Tensor):
+    reference, ours = case.make(tf_keras.layers), case.make(tfrnn)
+    reference(x)
+    ours(x)
+    ours.set_weights(reference.get_weights())
+    return reference, ours
+
+
+def inference_fn(layer):
+    return tf.function(lambda x: layer(x))
+
+
+def train_step_fn(layer):
+    optimizer = tf_keras.optimizers.SGD(1e-3)
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(layer(x, training=True)))
+        grads = tape.gradient(loss, layer.trainable_variables)
+        optimizer.apply_gradients(zip(grads, layer.trainable_variables))
+        return loss
+
+    return step
+
+
+def time_calls(fn, x, repeat: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeat):
+        result = fn(x)
+    tf.nest.map_structure(lambda t: t.numpy(), result)
+    return (time.perf_counter() - start) / repeat
+
+
+def paired_ratio(reference_fn, ours_fn, x, rounds: int, repeat: int) -> tuple[float, float, float]:
+    """Median tf_keras/tfrnn time ratio over interleaved rounds, and both medians."""
+    for fn in (reference_fn, ours_fn):
+        time_calls(fn, x, 2)
+    ratios, reference_times, our_times = [], [], []
+    for round_index in range(rounds):
+        if round_index % 2:
+            ours_t = time_calls(ours_fn, x, repeat)
+            ref_t = time_calls(reference_fn, x, repeat)
+        else:
+            ref_t = time_calls(reference_fn, x, repeat)
+            ours_t = time_calls(ours_fn, x, repeat)
+        ratios.append(ref_t / ours_t)
+        reference_times.append(ref_t)
+        our_times.append(ours_t)
+    return (
+        statistics.median(ratios),
+        statistics.median(reference_times),
+        statistics.median(our_times),
+    )
+
+
+def run(cases: list[Case], rounds: int, repeat: int) -> list[tuple[str, str, float, float, float]]:
+    rows = []
+    rng = np.random.default_rng(0)
+    for case in cases:
+        x = tf.constant(rng.standard_normal(case.input_shape).astype("float32"))
+        reference, ours = twin_layers(case, x)
+        for mode, make_fn in (("inference", inference_fn), ("train step", train_step_fn)):
+            ratio, ref_t, ours_t = paired_ratio(
+                make_fn(reference), make_fn(ours), x, rounds, repeat
+            )
+            rows.append((case.name, mode, ref_t * 1e3, ours_t * 1e3, ratio))
+            print(
+                f"{case.name:<32} {mode:<11} tf_keras {ref_t * 1e3:9.2f} ms  "
+                f"tfrnn {ours_t * 1e3:9.2f} ms  ratio {ratio:5.2f}",
+                flush=True,
+            )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only", default="", help="run cases whose name contains this (case-insensitive)"
+    )
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="tiny shapes (smoke run)")
+    args = parser.parse_args()
+    cases = all_cases(quick=args.quick)
+    cases = [c for c in cases if args.only.lower() in c.name.lower()]
+    print(
+        f"tensorflow {tf.__version__}, tf_keras {tf_keras.__version__}, tfrnn {tfrnn.__version__}"
+    )
+    print(f"ratio = median over {args.rounds} interleaved rounds of tf_keras_time / tfrnn_time")
+    rows = run(cases, args.rounds, args.repeat)
+    print("\n| case | mode | tf_keras ms | tfrnn ms | ratio |\n|---|---|---|---|---|")
+    for name, mode, ref_ms, ours_ms, ratio in rows:
+        print(f"| {name} | {mode} | {ref_ms:.2f} | {ours_ms:.2f} | {ratio:.2f} |")
+    if rows:
+        print(f"\nlowest ratio: {min(r[4] for r in rows):.2f}")
+
+
+def all_cases(quick: bool) -> list[Case]:
+    """Every benchmark case; other modules' cases are appended here."""
+    return recurrent_cases(QUICK_SHAPES if quick else FULL_SHAPES)
+
+
+if __name__ == "__main__":
+    main()
