@@ -347,28 +347,7 @@ class RNN(tf_keras.layers.Layer):
         if not self.time_major:
             inputs = tf.nest.map_structure(_swap_batch_time, inputs)
             mask = None if mask is None else tf.transpose(mask)
-        time_first = tf.nest.flatten(inputs)[0]
-        fns = step_functions_for(self.cell, time_first[0], training, constants)
-        projected = fns.project(inputs)
-        batch_size = tf.shape(time_first)[1]
-        initial_output = tf.nest.map_structure(
-            lambda size: tf.zeros(
-                tf.concat([[batch_size], tf.TensorShape(size).as_list()], 0), dtype
-            ),
-            self._output_sizes(),
-        )
-        result = scan(
-            fns.step,
-            projected,
-            initial_state,
-            initial_output,
-            mask=mask,
-            go_backwards=self.go_backwards,
-            unroll=self.unroll,
-            zero_output_for_mask=self.zero_output_for_mask,
-            time_major=True,
-            return_all_outputs=self.return_sequences,
-        )
+        result = self._run_sequence(inputs, mask, initial_state, training, constants)
         states = tf.nest.flatten(result.states)
         if self.stateful:
             for variable, state in zip(self.states, states):
@@ -384,6 +363,34 @@ class RNN(tf_keras.layers.Layer):
         if self.return_state:
             return tf.nest.flatten(output) + states
         return output
+
+    def _run_sequence(self, inputs, mask, initial_state, training, constants):
+        """The sequence computation on time-major ``inputs`` and ``mask``: a ScanResult.
+
+        The hook where LSTM/GRU swap in cuDNN (tfrnn.engine.cudnn).
+        """
+        time_first = tf.nest.flatten(inputs)[0]
+        fns = step_functions_for(self.cell, time_first[0], training, constants)
+        projected = fns.project(inputs)
+        batch_size = tf.shape(time_first)[1]
+        initial_output = tf.nest.map_structure(
+            lambda size: tf.zeros(
+                tf.concat([[batch_size], tf.TensorShape(size).as_list()], 0), time_first.dtype
+            ),
+            self._output_sizes(),
+        )
+        return scan(
+            fns.step,
+            projected,
+            initial_state,
+            initial_output,
+            mask=mask,
+            go_backwards=self.go_backwards,
+            unroll=self.unroll,
+            zero_output_for_mask=self.zero_output_for_mask,
+            time_major=True,
+            return_all_outputs=self.return_sequences,
+        )
 
     def _validated_mask(self, mask, first):
         mask = tf.convert_to_tensor(mask)
