@@ -6,13 +6,36 @@ files holding them load with ``tf_keras.models.load_model`` and no
 """
 
 from tfrnn import cells, layers
-from tfrnn.cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
-from tfrnn.layers import GRU, LSTM, RNN, Bidirectional, SimpleRNN
+from tfrnn.cells import (
+    ConvLSTM1DCell,
+    ConvLSTM2DCell,
+    ConvLSTM3DCell,
+    GRUCell,
+    LSTMCell,
+    SimpleRNNCell,
+    StackedRNNCells,
+)
+from tfrnn.layers import (
+    GRU,
+    LSTM,
+    RNN,
+    Bidirectional,
+    ConvLSTM1D,
+    ConvLSTM2D,
+    ConvLSTM3D,
+    SimpleRNN,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Bidirectional",
+    "ConvLSTM1D",
+    "ConvLSTM1DCell",
+    "ConvLSTM2D",
+    "ConvLSTM2DCell",
+    "ConvLSTM3D",
+    "ConvLSTM3DCell",
     "GRU",
     "GRUCell",
     "LSTM",
