@@ -207,6 +207,7 @@ class RNN(tf_keras.layers.Layer):
                     "the first layer, or batch_shape= to keras.Input."
                 )
             self._stateful_batch = int(batch)
+            self.built = True  # reset_states() refuses an unbuilt layer
             self.reset_states()
         self.built = True
 
