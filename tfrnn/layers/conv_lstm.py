@@ -14,6 +14,7 @@ from tfrnn.cells.conv_lstm import (
     ConvLSTM3DCell,
     ConvLSTMCell,
 )
+from tfrnn.engine.scan import scan
 from tfrnn.layers.legacy_args import translate_legacy_kwargs
 from tfrnn.layers.rnn import RNN
 
@@ -131,6 +132,24 @@ class ConvLSTM(RNN):
 
     def call(self, inputs, mask=None, training=None, initial_state=None):
         return super().call(inputs, mask=mask, training=training, initial_state=initial_state)
+
+    def _run_sequence(self, inputs, mask, initial_state, training, constants):
+        """As RNN's, but the zero output before the first step is shaped like
+        ``h``, so spatial sizes known only at run time work."""
+        fns = self.cell.step_functions(inputs[0], training)
+        h0 = tf.nest.flatten(initial_state)[0]
+        return scan(
+            fns.step,
+            fns.project(inputs),
+            initial_state,
+            tf.zeros_like(h0),
+            mask=mask,
+            go_backwards=self.go_backwards,
+            unroll=self.unroll,
+            zero_output_for_mask=self.zero_output_for_mask,
+            time_major=True,
+            return_all_outputs=self.return_sequences,
+        )
 
     # ----------------------------------------------------------------- config
     def get_config(self):
