@@ -211,6 +211,13 @@ class DenseGatedCell(RecurrentCell):
             self.bias = None
         self.built = True
 
+    def weight_tensors(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
+        """kernel, recurrent_kernel and bias (or None), each read once per
+        sequence so the loop body reuses one value (and one mixed-precision
+        cast) instead of reading the variable at every step."""
+        bias = None if self.bias is None else tf.convert_to_tensor(self.bias)
+        return tf.convert_to_tensor(self.kernel), tf.convert_to_tensor(self.recurrent_kernel), bias
+
     def get_config(self):
         config = {
             "units": self.units,

@@ -72,13 +72,13 @@ class GRUCell(DenseGatedCell):
         if self.recurrent_dropout > 0.0:
             zeros = tf.zeros([tf.shape(step_sample)[0], self.units], step_sample.dtype)
             recurrent_masks = dropout_masks(zeros, self.recurrent_dropout, count, training)
-        kernel, recurrent_kernel = self.kernel, self.recurrent_kernel
+        kernel, recurrent_kernel, bias = self.weight_tensors()
         input_bias = recurrent_bias = None
-        if self.use_bias:
+        if bias is not None:
             if self.reset_after:
-                input_bias, recurrent_bias = tf.unstack(self.bias)
+                input_bias, recurrent_bias = tf.unstack(bias)
             else:
-                input_bias = self.bias
+                input_bias = bias
         activation, recurrent_activation = self.activation, self.recurrent_activation
         units = self.units
 

@@ -142,7 +142,7 @@ class LSTMCell(DenseGatedCell):
                 count,
                 training,
             )
-        kernel, recurrent_kernel, bias = self.kernel, self.recurrent_kernel, self.bias
+        kernel, recurrent_kernel, bias = self.weight_tensors()
         activation, recurrent_activation = self.activation, self.recurrent_activation
 
         def project(inputs):

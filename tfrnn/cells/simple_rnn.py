@@ -20,7 +20,7 @@ class SimpleRNNCell(DenseGatedCell):
         if self.recurrent_dropout > 0.0:
             zeros = tf.zeros([tf.shape(step_sample)[0], self.units], step_sample.dtype)
             recurrent_masks = dropout_masks(zeros, self.recurrent_dropout, 1, training)
-        kernel, recurrent_kernel, bias = self.kernel, self.recurrent_kernel, self.bias
+        kernel, recurrent_kernel, bias = self.weight_tensors()
         activation = self.activation
 
         def project(inputs):

@@ -171,6 +171,7 @@ def scan(
         body,
         (tf.constant(0), output_tas, flat_output, flat_states),
         maximum_iterations=time_steps,
+        parallel_iterations=32,
     )
     outputs = [ta.stack() for ta in output_tas] if return_all_outputs else None
     return _finish(initial_states, initial_output, output, outputs, states, time_major)
