@@ -1,0 +1,196 @@
+"""A whole old model config -> an ordered list of LayerSpecs (pure Python).
+
+Keras 0.x: ``{"name": "Sequential", "layers": [...]}`` (class in each layer's
+``"name"``) or the Graph container (``input_config``, ``node_config``,
+``output_config``, ``nodes``). Keras 1.x/2.x: ``{"class_name": "Sequential",
+"config": [...] or {"layers": [...]}}`` or a functional ``Model`` with
+``inbound_nodes``, ``input_layers``, ``output_layers``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tfrnn.compat.layer_configs import LayerSpec, Source, translate
+
+
+@dataclass
+class ModelSpec:
+    """Layers in build order; ``inputs``/``outputs`` are layer names."""
+
+    layers: list[LayerSpec]
+    inputs: list[str]
+    outputs: list[str]
+    sequential: bool
+
+
+def normalize(config: dict[str, Any], source: Source) -> ModelSpec:
+    """Turn a model config of any generation into a ModelSpec."""
+    if "class_name" in config:
+        kind, body = config["class_name"], config.get("config")
+        if kind == "Sequential":
+            layers = body["layers"] if isinstance(body, dict) else body
+            return _sequential([(c["class_name"], c.get("config", {})) for c in layers], source)
+        if kind in ("Model", "Functional"):
+            return _functional(body, source)
+        raise ValueError(f"Model config: class {kind!r} is not Sequential, Model or Functional.")
+    kind = config.get("name")
+    if kind == "Sequential" and "layers" in config:
+        layers = [
+            (c.get("name"), {k: v for k, v in c.items() if k != "name"}) for c in config["layers"]
+        ]
+        return _sequential(layers, source)
+    if kind == "Graph" or "node_config" in config:
+        return _graph(config, source)
+    raise ValueError(
+        "Model config: expected a Keras Sequential, functional Model or Keras 0.x Graph "
+        f"config, got keys {sorted(config)}."
+    )
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    base, k = name, 1
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def _sequential(layers: list[tuple[str, dict[str, Any]]], source: Source) -> ModelSpec:
+    if not layers:
+        raise ValueError("Model config: a Sequential model with no layers.")
+    specs: list[LayerSpec] = []
+    taken: set[str] = set()
+    for k, (class_name, cfg) in enumerate(layers):
+        if class_name == "Merge":
+            raise ValueError(
+                "Model config: a Sequential model starting with a Merge of sub-models "
+                "(legacy Keras branches) is not supported; rebuild it as a functional model."
+            )
+        fallback = f"{str(class_name).lower()}_{k}"
+        if source.generation == "keras0":
+            cfg = {**cfg, "name": fallback}
+        spec = translate(class_name, cfg, source, fallback)
+        spec.name = spec.config["name"] = _unique(spec.name, taken)
+        specs.append(spec)
+    first = specs[0]
+    shape = first.input_shape
+    if shape is None:
+        raise ValueError(
+            f"Model config: the first layer '{first.name}' states no input shape "
+            "(batch_input_shape, input_shape or input_dim)."
+        )
+    dtype = "int32" if first.class_name == "Embedding" else "float32"
+    input_spec = LayerSpec(
+        "input", "InputLayer", {"name": _unique("input", taken), "dtype": dtype}, "InputLayer", {}
+    )
+    input_spec.name = input_spec.config["name"]
+    input_spec.input_shape = shape
+    previous = input_spec.name
+    for spec in specs:
+        spec.inbound = [previous]
+        previous = spec.name
+    return ModelSpec([input_spec, *specs], [input_spec.name], [previous], sequential=True)
+
+
+def _inbound_names(nodes: list[Any], name: str) -> list[str]:
+    if not nodes:
+        return []
+    if len(nodes) > 1:
+        raise ValueError(
+            f"Layer '{name}': shared layers (called on {len(nodes)} inputs) are not supported."
+        )
+    node = nodes[0]
+    if isinstance(node, dict):
+        raise ValueError(f"Layer '{name}': Keras 3 style inbound nodes are not supported.")
+    return [entry[0] for entry in node]
+
+
+def _functional(body: dict[str, Any], source: Source) -> ModelSpec:
+    specs = []
+    for entry in body["layers"]:
+        spec = translate(entry["class_name"], entry.get("config", {}), source, entry["name"])
+        spec.name = spec.config["name"] = entry["name"]
+        spec.inbound = _inbound_names(entry.get("inbound_nodes", []), entry["name"])
+        specs.append(spec)
+    inputs = [entry[0] for entry in body["input_layers"]]
+    outputs = [entry[0] for entry in body["output_layers"]]
+    return ModelSpec(_topological(specs), inputs, outputs, sequential=False)
+
+
+def _topological(specs: list[LayerSpec]) -> list[LayerSpec]:
+    by_name = {s.name: s for s in specs}
+    done: list[LayerSpec] = []
+    seen: set[str] = set()
+
+    def visit(spec: LayerSpec, stack: tuple[str, ...]) -> None:
+        if spec.name in seen:
+            return
+        if spec.name in stack:
+            raise ValueError(f"Model config: a cycle through layer '{spec.name}'.")
+        for name in spec.inbound:
+            if name not in by_name:
+                raise ValueError(
+                    f"Layer '{spec.name}': input layer '{name}' is not in the config."
+                )
+            visit(by_name[name], (*stack, spec.name))
+        seen.add(spec.name)
+        done.append(spec)
+
+    for spec in specs:
+        visit(spec, ())
+    return done
+
+
+def _graph(config: dict[str, Any], source: Source) -> ModelSpec:
+    specs: list[LayerSpec] = []
+    taken: set[str] = set()
+    inputs = []
+    for entry in config.get("input_config", []):
+        spec = LayerSpec(entry["name"], "InputLayer", {"name": entry["name"]}, "InputLayer", {})
+        spec.config["dtype"] = "int32" if entry.get("dtype") == "int" else "float32"
+        spec.input_shape = (None, *tuple(entry["input_shape"]))
+        taken.add(spec.name)
+        specs.append(spec)
+        inputs.append(spec.name)
+    nodes = config.get("nodes", {})
+    for entry in config.get("node_config", []):
+        name = entry["name"]
+        sources = _graph_sources(entry, name, specs, taken)
+        layer_cfg = dict(nodes[name])
+        spec = translate(layer_cfg.pop("name"), {**layer_cfg, "name": name}, source, name)
+        spec.inbound = sources
+        taken.add(name)
+        specs.append(spec)
+    by_output = {
+        entry["name"]: _graph_sources(entry, entry["name"], specs, taken)[0]
+        for entry in config.get("output_config", [])
+    }
+    order = config.get("output_order") or list(by_output)
+    outputs = [by_output[name] for name in order]
+    return ModelSpec(specs, inputs, outputs, sequential=False)
+
+
+def _graph_sources(
+    entry: dict[str, Any], name: str, specs: list[LayerSpec], taken: set[str]
+) -> list[str]:
+    """Inputs of a Graph node; several inputs get a merge layer of ``merge_mode``."""
+    if entry.get("input"):
+        return [entry["input"]]
+    inputs = list(entry.get("inputs") or [])
+    if not inputs:
+        raise ValueError(f"Graph node '{name}': no input or inputs.")
+    if len(inputs) == 1:
+        return inputs
+    mode = entry.get("merge_mode", "concat")
+    merge = translate(
+        "Merge",
+        {"mode": mode, "concat_axis": entry.get("concat_axis", -1), "name": f"{name}_merge"},
+        Source("keras0"),
+        f"{name}_merge",
+    )
+    merge.name = merge.config["name"] = _unique(merge.name, taken)
+    merge.inbound = inputs
+    specs.append(merge)
+    return [merge.name]

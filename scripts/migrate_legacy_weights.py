@@ -1,0 +1,8 @@
+"""Migrate an old Keras HDF5 file to a modern model (same as ``tfrnn-migrate``)."""
+
+import sys
+
+from tfrnn.compat.migrate import main
+
+if __name__ == "__main__":
+    sys.exit(main())
