@@ -85,13 +85,14 @@ def test_scan_matches_backend_rnn(
         constants=[bias],
         go_backwards=go_backwards,
         mask=mask_in,
-        unroll=unroll,
+        # The reference always loops: tf_keras's own unrolled path applies
+        # zero_output_for_mask with the unreversed mask under go_backwards,
+        # disagreeing with its loop. tfrnn's unrolled path equals the loop.
+        unroll=False,
         input_length=STEPS,
         time_major=time_major,
         zero_output_for_mask=zero_output,
-        # tf_keras's unrolled masked path breaks without all outputs; the
-        # last output and states do not depend on this flag.
-        return_all_outputs=True,
+        return_all_outputs=return_all,
     )
     for run in (ours, tf.function(ours)):
         result = run()
