@@ -140,7 +140,8 @@ def translate(
 
 def _recurrent(class_name: str, cfg: dict[str, Any], source: Source, name: str):
     family = class_name
-    kwargs, _ = modernize_kwargs(family, {k: v for k, v in cfg.items() if k != "name"})
+    shape_keys = ("name", "input_dim", "input_length", "input_shape", "batch_input_shape")
+    kwargs, _ = modernize_kwargs(family, {k: v for k, v in cfg.items() if k not in shape_keys})
     out = _defaults(source, family)
     if family.startswith("ConvLSTM"):
         out.update(_pick(kwargs, CONV_RNN_KEYS))

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import tf_keras
 from tf_keras import regularizers
 
+from tfrnn.compat.convert import convert_layer_weights
 from tfrnn.layers.legacy_args import translate_legacy_kwargs
 from tfrnn.layers.rnn import RNN
 
@@ -49,6 +50,7 @@ class CellLayer(RNN):
 
     def __init__(self, units: int | None = None, **kwargs: Any) -> None:
         kwargs = translate_legacy_kwargs(type(self).__name__, kwargs)
+        legacy_weights = kwargs.pop("weights", None)
         if units is None:
             units = kwargs.pop("units", None)
         cell_kwargs = {k: kwargs.pop(k) for k in self._cell_args if k in kwargs and k != "units"}
@@ -64,6 +66,14 @@ class CellLayer(RNN):
         )
         super().__init__(cell, **rnn_kwargs, **kwargs)
         self.input_spec = tf_keras.layers.InputSpec(ndim=3)
+        self._legacy_weights = legacy_weights
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self._legacy_weights is not None:
+            # `weights=` in any Keras generation's layout, converted once the shapes exist.
+            weights, self._legacy_weights = self._legacy_weights, None
+            self.set_weights(convert_layer_weights(type(self).__name__, weights, self.get_config()))
 
     def call(self, inputs, mask=None, training=None, initial_state=None):
         return super().call(inputs, mask=mask, training=training, initial_state=initial_state)
