@@ -9,7 +9,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfrnn.cells.base import DenseGatedCell, StepFunctions, dropout_masks, get_activation
-from tfrnn.cells.lstm import check_implementation, masked_projection
+from tfrnn.cells.lstm import check_implementation, masked_projection, recurrent_product
 
 
 @tf_keras.saving.register_keras_serializable(package="tfrnn")
@@ -73,63 +73,49 @@ class GRUCell(DenseGatedCell):
             zeros = tf.zeros([tf.shape(step_sample)[0], self.units], step_sample.dtype)
             recurrent_masks = dropout_masks(zeros, self.recurrent_dropout, count, training)
         kernel, recurrent_kernel, bias = self.weight_tensors()
-        input_bias = recurrent_bias = None
-        if bias is not None:
-            if self.reset_after:
-                input_bias, recurrent_bias = tf.unstack(bias)
-            else:
-                input_bias = bias
-        activation, recurrent_activation = self.activation, self.recurrent_activation
         units = self.units
+        projection_bias = candidate_bias = None
+        if bias is not None and self.reset_after:
+            input_bias, recurrent_bias = tf.unstack(bias)
+            # z and r add both biases before their activation: fold the
+            # recurrent ones into the hoisted projection.
+            zero = tf.zeros([units], recurrent_bias.dtype)
+            projection_bias = input_bias + tf.concat([recurrent_bias[: 2 * units], zero], 0)
+            candidate_bias = recurrent_bias[2 * units :]
+        elif bias is not None:
+            projection_bias = bias
+        activation, recurrent_activation = self.activation, self.recurrent_activation
 
         def project(inputs):
-            return masked_projection(inputs, kernel, input_bias, input_masks, 3)
-
-        def recurrent_masked(h, index):
-            if recurrent_masks is None:
-                return h
-            return h * recurrent_masks[index if len(recurrent_masks) > 1 else 0]
+            x = masked_projection(inputs, kernel, projection_bias, input_masks, 3)
+            return tuple(tf.split(x, [2 * units, units], axis=-1))
 
         if self.reset_after:
 
             def step(x, states):
-                h = states[0]
-                if recurrent_masks is None or len(recurrent_masks) == 1:
-                    inner = tf.matmul(recurrent_masked(h, 0), recurrent_kernel)
-                else:
-                    inner = tf.concat(
-                        [
-                            tf.matmul(recurrent_masked(h, g), k)
-                            for g, k in enumerate(tf.split(recurrent_kernel, 3, axis=1))
-                        ],
-                        axis=-1,
-                    )
-                if recurrent_bias is not None:
-                    inner = tf.nn.bias_add(inner, recurrent_bias)
-                x_z, x_r, x_h = tf.split(x, 3, axis=-1)
-                r_z, r_r, r_h = tf.split(inner, 3, axis=-1)
-                z = recurrent_activation(x_z + r_z)
-                r = recurrent_activation(x_r + r_r)
-                candidate = activation(x_h + r * r_h)
-                h = z * h + (1.0 - z) * candidate
+                (x_zr, x_h), h = x, states[0]
+                inner = recurrent_product(h, recurrent_kernel, recurrent_masks, 3)
+                inner_zr, inner_h = tf.split(inner, [2 * units, units], axis=-1)
+                if candidate_bias is not None:
+                    inner_h = inner_h + candidate_bias
+                z, r = tf.split(recurrent_activation(x_zr + inner_zr), 2, axis=-1)
+                candidate = activation(x_h + r * inner_h)
+                h = candidate + z * (h - candidate)
                 return h, [h]
 
         else:
             kernel_zr = recurrent_kernel[:, : 2 * units]
             kernel_h = recurrent_kernel[:, 2 * units :]
+            zr_masks = None if recurrent_masks is None else recurrent_masks[:2]
+            h_mask = None if recurrent_masks is None else recurrent_masks[-1]
 
             def step(x, states):
-                h = states[0]
-                x_z, x_r, x_h = tf.split(x, 3, axis=-1)
-                if recurrent_masks is None or len(recurrent_masks) == 1:
-                    r_z, r_r = tf.split(tf.matmul(recurrent_masked(h, 0), kernel_zr), 2, axis=-1)
-                else:
-                    r_z = tf.matmul(recurrent_masked(h, 0), kernel_zr[:, :units])
-                    r_r = tf.matmul(recurrent_masked(h, 1), kernel_zr[:, units:])
-                z = recurrent_activation(x_z + r_z)
-                r = recurrent_activation(x_r + r_r)
-                candidate = activation(x_h + tf.matmul(r * recurrent_masked(h, 2), kernel_h))
-                h = z * h + (1.0 - z) * candidate
+                (x_zr, x_h), h = x, states[0]
+                inner_zr = recurrent_product(h, kernel_zr, zr_masks, 2)
+                z, r = tf.split(recurrent_activation(x_zr + inner_zr), 2, axis=-1)
+                reset_h = r * h if h_mask is None else r * (h * h_mask)
+                candidate = activation(x_h + tf.matmul(reset_h, kernel_h))
+                h = candidate + z * (h - candidate)
                 return h, [h]
 
         return StepFunctions(project, step)

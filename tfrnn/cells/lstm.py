@@ -29,6 +29,14 @@ def check_implementation(layer_name: str, implementation: Any) -> int:
     return int(implementation)
 
 
+def gates_ifco_to_ifoc(weights: tf.Tensor, units: int) -> tf.Tensor:
+    """Reorder the gate blocks of the last axis from Keras's i, f, c, o to
+    i, f, o, c, so the three sigmoid gates are one contiguous slab and take
+    one activation op per step instead of three."""
+    i, f, c, o = tf.split(weights, [units] * 4, axis=-1)
+    return tf.concat([i, f, o, c], axis=-1)
+
+
 def masked_projection(inputs, kernel, bias, masks, gates):
     """Input projection with per-gate (or one shared) dropout masks applied."""
     if masks is None:
@@ -142,7 +150,9 @@ class LSTMCell(DenseGatedCell):
                 count,
                 training,
             )
-        kernel, recurrent_kernel, bias = self.weight_tensors()
+        kernel, recurrent_kernel, bias = (
+            None if w is None else gates_ifco_to_ifoc(w, units) for w in self.weight_tensors()
+        )
         activation, recurrent_activation = self.activation, self.recurrent_activation
 
         def project(inputs):
@@ -151,9 +161,10 @@ class LSTMCell(DenseGatedCell):
         def step(z_input, states):
             h, c = states[0], states[1]
             z = z_input + recurrent_product(h, recurrent_kernel, recurrent_masks, 4)
-            i, f, g, o = tf.split(z, 4, axis=-1)
-            c = recurrent_activation(f) * c + recurrent_activation(i) * activation(g)
-            h = recurrent_activation(o) * activation(c)
+            gates, candidate = tf.split(z, [3 * units, units], axis=-1)
+            i, f, o = tf.split(recurrent_activation(gates), 3, axis=-1)
+            c = f * c + i * activation(candidate)
+            h = o * activation(c)
             return h, [h, c]
 
         return StepFunctions(project, step)
