@@ -29,6 +29,8 @@ from tfrnn.cells.base import (
 
 _PADDINGS = ("valid", "same")
 _DATA_FORMATS = ("channels_last", "channels_first")
+# Spelled out: with data_format=None the eager Conv3D gradient fails to read it.
+_TF_FORMATS = {1: "NWC", 2: "NHWC", 3: "NDHWC"}
 
 
 def normalize_tuple(layer_name: str, value: Any, rank: int, what: str) -> tuple[int, ...]:
@@ -330,10 +332,13 @@ class ConvLSTMCell(RecurrentCell):
             strides=self.strides,
             padding=self.padding.upper(),
             dilations=self.dilation_rate,
+            data_format=_TF_FORMATS[self.rank],
         )
 
     def _recurrent_conv(self, h: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
-        return tf.nn.convolution(h, kernel, strides=1, padding="SAME")
+        return tf.nn.convolution(
+            h, kernel, strides=1, padding="SAME", data_format=_TF_FORMATS[self.rank]
+        )
 
     def step_functions(self, step_sample, training=None) -> StepFunctions:
         rank = self.rank
