@@ -23,6 +23,8 @@ from tfrnn.layers import (
     ConvLSTM1D,
     ConvLSTM2D,
     ConvLSTM3D,
+    CuDNNGRU,
+    CuDNNLSTM,
     SimpleRNN,
 )
 
@@ -36,6 +38,8 @@ __all__ = [
     "ConvLSTM2DCell",
     "ConvLSTM3D",
     "ConvLSTM3DCell",
+    "CuDNNGRU",
+    "CuDNNLSTM",
     "GRU",
     "GRUCell",
     "LSTM",

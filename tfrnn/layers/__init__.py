@@ -2,6 +2,7 @@
 
 from tfrnn.layers.bidirectional import Bidirectional
 from tfrnn.layers.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D
+from tfrnn.layers.cudnn_layers import CuDNNGRU, CuDNNLSTM
 from tfrnn.layers.gru import GRU
 from tfrnn.layers.lstm import LSTM
 from tfrnn.layers.rnn import RNN
@@ -12,6 +13,8 @@ __all__ = [
     "ConvLSTM1D",
     "ConvLSTM2D",
     "ConvLSTM3D",
+    "CuDNNGRU",
+    "CuDNNLSTM",
     "GRU",
     "LSTM",
     "RNN",

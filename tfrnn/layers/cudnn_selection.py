@@ -88,8 +88,6 @@ class CudnnSelection:
             or constants
             or tf.nest.is_nested(inputs)
             or self.cudnn_blocker()
-            or (tf.executing_eagerly() and not tf.config.list_logical_devices("GPU"))
-            or control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
         ):
             return _pack(engine(), self.return_sequences, len(initial_state))
 
@@ -111,15 +109,31 @@ class CudnnSelection:
             outputs = [result.outputs] if self.return_sequences else []
             return [result.outputs[-1], *outputs, *result.states]
 
-        use_cudnn = running_on_gpu()
+        use_cudnn = None
         if mask is not None:
-            use_cudnn = tf.logical_and(use_cudnn, cudnn.mask_supported(mask, time_major=True))
-        # Not lowered to Switch/Merge: lowering inlines CudnnRNNV3 into the
-        # graph, which then cannot be placed on a CPU-only machine.
-        flat = cond_v2.indexed_case(
-            tf.where(use_cudnn, 0, 1), [run_cudnn, engine], lower_using_switch_merge=False
-        )
+            use_cudnn = cudnn.mask_supported(mask, time_major=True)
+        flat = run_by_device(run_cudnn, engine, use_cudnn)
         return _pack(flat, self.return_sequences, len(initial_state))
+
+
+def run_by_device(run_cudnn, engine, qualifies: tf.Tensor | None = None) -> list[tf.Tensor]:
+    """``run_cudnn()`` when running on a GPU (and ``qualifies``), else ``engine()``.
+
+    Both return flat lists of matching tensors. Eagerly without a GPU, or
+    under XLA, only ``engine`` is traced.
+    """
+    if (
+        tf.executing_eagerly() and not tf.config.list_logical_devices("GPU")
+    ) or control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
+        return engine()
+    use_cudnn = running_on_gpu()
+    if qualifies is not None:
+        use_cudnn = tf.logical_and(use_cudnn, qualifies)
+    # Not lowered to Switch/Merge: lowering inlines CudnnRNNV3 into the
+    # graph, which then cannot be placed on a CPU-only machine.
+    return cond_v2.indexed_case(
+        tf.where(use_cudnn, 0, 1), [run_cudnn, engine], lower_using_switch_merge=False
+    )
 
 
 def running_on_gpu() -> tf.Tensor:
