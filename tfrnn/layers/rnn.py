@@ -155,7 +155,7 @@ class RNN(tf_keras.layers.Layer):
         mask = tf.nest.flatten(mask)[0] if mask is not None else None
         output_mask = mask if self.return_sequences else None
         if self.return_state:
-            return [output_mask] + [None] * len(tf.nest.flatten(_state_sizes(self.cell)))
+            return [output_mask] + [None] * len(_state_sizes(self.cell))
         return output_mask
 
     def build(self, input_shape):
@@ -349,9 +349,8 @@ class RNN(tf_keras.layers.Layer):
             inputs = tf.nest.map_structure(_swap_batch_time, inputs)
             mask = None if mask is None else tf.transpose(mask)
         result = self._run_sequence(inputs, mask, initial_state, training, constants)
-        states = tf.nest.flatten(result.states)
         if self.stateful:
-            for variable, state in zip(self.states, states):
+            for variable, state in zip(self.states, tf.nest.flatten(result.states)):
                 variable.assign(tf.cast(state, variable.dtype))
         if self.return_sequences:
             output = result.outputs
@@ -362,7 +361,9 @@ class RNN(tf_keras.layers.Layer):
         else:
             output = result.last_output
         if self.return_state:
-            return tf.nest.flatten(output) + states
+            # As tf_keras: one entry per cell state, nested where a cell's
+            # state is (e.g. an LSTM cell inside StackedRNNCells).
+            return tf.nest.flatten(output) + list(result.states)
         return output
 
     def _run_sequence(self, inputs, mask, initial_state, training, constants):
