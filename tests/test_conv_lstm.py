@@ -235,6 +235,28 @@ def test_bidirectional_matches_tf_keras(rng):
     _assert_same(_run(reference, x, None), _run(ours, x, None))
 
 
+@pytest.mark.parametrize("merge_mode", ["concat", "sum"])
+def test_tfrnn_bidirectional_with_states(merge_mode, rng):
+    x = rng.normal(size=_input_shape(2, "channels_first")).astype("float32")
+    kwargs = dict(data_format="channels_first", return_sequences=True, return_state=True)
+    reference = tf_keras.layers.Bidirectional(
+        tf_keras.layers.ConvLSTM2D(3, 3, **kwargs), merge_mode=merge_mode
+    )
+    ours = tfrnn.Bidirectional(tfrnn.ConvLSTM2D(3, 3, **kwargs), merge_mode=merge_mode)
+    reference(x)
+    ours(x)
+    ours.set_weights(reference.get_weights())
+    _assert_same(_run(reference, x, None), _run(ours, x, None))
+
+
+def test_legacy_keras1_spellings():
+    with pytest.warns(DeprecationWarning):
+        layer = tfrnn.ConvLSTM2D(
+            nb_filter=4, nb_row=3, nb_col=2, border_mode="same", subsample=(1, 1)
+        )
+    assert (layer.filters, layer.kernel_size, layer.padding) == (4, (3, 2), "same")
+
+
 def _model(lib, data_format="channels_last"):
     inputs = tf_keras.Input(_input_shape(2, data_format)[1:])
     hidden = lib.ConvLSTM2D(
