@@ -55,6 +55,17 @@ def recurrent_cases(shapes) -> list[Case]:
     return cases
 
 
+def conv_lstm_cases(quick: bool) -> list[Case]:
+    """ConvLSTM2D, 3x3 'same': batch 8, time 10, 32x32x8 input, 16 filters."""
+    batch, steps, side, channels, filters = (2, 4, 8, 4, 8) if quick else (8, 10, 32, 8, 16)
+
+    def make(lib):
+        return lib.ConvLSTM2D(filters, 3, padding="same", return_sequences=True)
+
+    name = f"ConvLSTM2D b{batch} t{steps} {side}x{side}x{channels} f{filters}"
+    return [Case(name, (batch, steps, side, side, channels), make)]
+
+
 FULL_SHAPES = [(32, 100, 64, 128), (64, 200, 128, 256), (1, 100, 64, 128)]
 QUICK_SHAPES = [(4, 10, 8, 16)]
 
@@ -159,7 +170,7 @@ def main() -> None:
 
 def all_cases(quick: bool) -> list[Case]:
     """Every benchmark case; other modules' cases are appended here."""
-    return recurrent_cases(QUICK_SHAPES if quick else FULL_SHAPES)
+    return recurrent_cases(QUICK_SHAPES if quick else FULL_SHAPES) + conv_lstm_cases(quick)
 
 
 if __name__ == "__main__":
