@@ -184,9 +184,9 @@ class _CuDNNRNN(RNN):
             "recurrent_constraint": constraints.serialize(self.recurrent_constraint),
             "bias_constraint": constraints.serialize(self.bias_constraint),
         }
-        base = super().get_config()
-        for key in ("cell", "unroll"):
-            base.pop(key, None)
+        base = tf_keras.layers.Layer.get_config(self)  # RNN's would serialize a cell
+        for key in ("return_sequences", "return_state", "go_backwards", "stateful", "time_major"):
+            base[key] = getattr(self, key)
         return {**base, **config}
 
     @classmethod

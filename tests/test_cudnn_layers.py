@@ -1,0 +1,142 @@
+"""CuDNNLSTM/CuDNNGRU on a CPU, and LSTM/GRU's use_cudnn argument."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+from conftest import OUTPUT_TOL
+from tf_keras.src.layers.rnn.cudnn_gru import CuDNNGRU
+from tf_keras.src.layers.rnn.cudnn_lstm import CuDNNLSTM
+from tf_keras.src.saving.legacy import hdf5_format
+
+import tfrnn
+
+PAIRS = [
+    (tfrnn.CuDNNLSTM, CuDNNLSTM, lambda **k: tf_keras.layers.LSTM(6, **k)),
+    (
+        tfrnn.CuDNNGRU,
+        CuDNNGRU,
+        lambda **k: tf_keras.layers.GRU(6, reset_after=True, recurrent_activation="sigmoid", **k),
+    ),
+]
+
+
+def _max_diff(a, b):
+    return max(float(np.abs(np.asarray(u) - np.asarray(v)).max()) for u, v in zip(a, b))
+
+
+@pytest.mark.parametrize("ours,_,plain", PAIRS)
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_cudnn_layer_on_cpu_equals_plain_layer_after_tf_keras_conversion(
+    rng, ours, _, plain, go_backwards
+):
+    x = rng.normal(size=(3, 5, 4)).astype("float32")
+    kw = dict(return_sequences=True, return_state=True, go_backwards=go_backwards)
+    layer, oracle = ours(6, **kw), plain(**kw)
+    layer(x), oracle(x)
+    layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
+    oracle.set_weights(hdf5_format.preprocess_weights_for_loading(oracle, layer.get_weights()))
+    assert _max_diff(layer(x), oracle(x)) < OUTPUT_TOL
+    assert _max_diff(tf.function(layer)(x), oracle(x)) < OUTPUT_TOL
+
+
+@pytest.mark.parametrize("ours,theirs,_", PAIRS)
+def test_cudnn_layer_weights_match_tf_keras_layout_and_files_load(tmp_path, rng, ours, theirs, _):
+    x = rng.normal(size=(2, 4, 3)).astype("float32")
+    reference = tf_keras.Sequential([tf_keras.Input((4, 3)), theirs(6, return_sequences=True)])
+    reference.save_weights(tmp_path / "w.h5")
+    reference.save(tmp_path / "m.h5")
+    reference.save(tmp_path / "m.keras")
+    ref_weights = reference.get_weights()
+
+    mine = tf_keras.Sequential([tf_keras.Input((4, 3)), ours(6, return_sequences=True)])
+    assert [w.shape for w in mine.get_weights()] == [w.shape for w in ref_weights]
+    assert [w.name.split("/")[-1] for w in mine.weights] == [
+        w.name.split("/")[-1] for w in reference.weights
+    ]
+    mine.load_weights(tmp_path / "w.h5")
+    for got, want in zip(mine.get_weights(), ref_weights):
+        np.testing.assert_array_equal(got, want)
+    with tf_keras.utils.custom_object_scope({ours.__name__: ours}):
+        loaded = tf_keras.models.load_model(tmp_path / "m.h5")
+    assert isinstance(loaded.layers[0], ours)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), mine(x), atol=OUTPUT_TOL)
+    # tf_keras cannot rebuild its own CuDNN layers from a .keras file (they are
+    # not exported in its v2 namespace), but the weights load into ours.
+    fresh = tf_keras.Sequential([tf_keras.Input((4, 3)), ours(6, return_sequences=True)])
+    fresh.load_weights(tmp_path / "m.keras")
+    for got, want in zip(fresh.get_weights(), ref_weights):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ours,_,__", PAIRS)
+def test_cudnn_layer_round_trips(tmp_path, rng, ours, _, __):
+    x = rng.normal(size=(2, 4, 3)).astype("float32")
+    model = tf_keras.Sequential([tf_keras.Input((4, 3)), ours(5, go_backwards=True)])
+    expected = model(x)
+    for name in ("m.keras", "m.h5"):
+        model.save(tmp_path / name)
+        loaded = tf_keras.models.load_model(tmp_path / name)
+        assert type(loaded.layers[0]) is ours
+        np.testing.assert_allclose(loaded(x), expected, atol=OUTPUT_TOL)
+    tf.saved_model.save(model, str(tmp_path / "sm"))
+    restored = tf.saved_model.load(str(tmp_path / "sm"))
+    np.testing.assert_allclose(restored(tf.constant(x)), expected, atol=OUTPUT_TOL)
+    assert ours.from_config(model.layers[0].get_config()).get_config() == (
+        model.layers[0].get_config()
+    )
+
+
+@pytest.mark.parametrize("cls", [tfrnn.CuDNNLSTM, tfrnn.CuDNNGRU])
+def test_cudnn_layer_rejects_masks(rng, cls):
+    x = rng.normal(size=(2, 4, 3)).astype("float32")
+    layer = cls(5)
+    with pytest.raises(ValueError, match="does not support masking"):
+        layer(x, mask=np.ones((2, 4), bool))
+
+
+def test_cudnn_lstm_unit_forget_bias():
+    layer = tfrnn.CuDNNLSTM(3)
+    layer.build((None, 2, 4))
+    np.testing.assert_array_equal(layer.bias.numpy(), [0] * 15 + [1] * 3 + [0] * 6)
+
+
+@pytest.mark.parametrize("cls", [tfrnn.LSTM, tfrnn.GRU])
+def test_use_cudnn_argument(cls):
+    assert cls(4).get_config()["use_cudnn"] == "auto"
+    assert cls.from_config(cls(4, use_cudnn=False).get_config()).use_cudnn is False
+    assert cls(4, use_cudnn=True).cudnn_blocker() is None
+    for kwargs, reason in [
+        ({"activation": "relu"}, "activation"),
+        ({"recurrent_activation": "hard_sigmoid"}, "recurrent_activation"),
+        ({"use_bias": False}, "use_bias"),
+        ({"recurrent_dropout": 0.2}, "recurrent_dropout"),
+        ({"unroll": True}, "unroll"),
+    ]:
+        assert cls(4, **kwargs).cudnn_blocker()
+        with pytest.raises(ValueError, match=reason):
+            cls(4, use_cudnn=True, **kwargs)
+    with pytest.raises(ValueError, match="use_cudnn"):
+        cls(4, use_cudnn="sometimes")
+
+
+def test_gru_reset_before_does_not_qualify():
+    with pytest.raises(ValueError, match="reset_after"):
+        tfrnn.GRU(4, reset_after=False, use_cudnn=True)
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_selected_graph_gives_tf_keras_numbers_on_cpu(rng, name, go_backwards):
+    """Graph mode builds the device choice; on a CPU its engine branch runs."""
+    x = rng.normal(size=(3, 5, 4)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]], bool)
+    kw = dict(return_sequences=True, return_state=True, go_backwards=go_backwards)
+    ours, theirs = getattr(tfrnn, name)(6, **kw), getattr(tf_keras.layers, name)(6, **kw)
+    ours(x), theirs(x)
+    ours.set_weights(theirs.get_weights())
+    for m in (None, mask):
+        assert _max_diff(tf.function(lambda v, m=m: ours(v, mask=m))(x), theirs(x, mask=m)) < (
+            OUTPUT_TOL
+        )
