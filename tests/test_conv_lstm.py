@@ -174,6 +174,21 @@ def test_stateful_matches_tf_keras(data_format, rng):
     np.testing.assert_allclose(ours[2], ours[0], atol=OUTPUT_TOL, rtol=0)
 
 
+@pytest.mark.parametrize("option", ["unroll", "time_major"])
+def test_unroll_and_time_major(option, rng):
+    x = rng.normal(size=_input_shape(2, "channels_last")).astype("float32")
+    reference, _ = _twins(2, x, rng, filters=3, kernel_size=3, return_sequences=True)
+    ours = tfrnn.ConvLSTM2D(3, 3, return_sequences=True, **{option: True})
+    x_in = np.swapaxes(x, 0, 1) if option == "time_major" else x
+    ours(x_in)
+    ours.set_weights(reference.get_weights())
+    out = ours(x_in).numpy()
+    assert ours.compute_output_shape(x_in.shape) == out.shape
+    if option == "time_major":
+        out = np.swapaxes(out, 0, 1)
+    np.testing.assert_allclose(out, reference(x).numpy(), atol=OUTPUT_TOL, rtol=0)
+
+
 def test_unknown_spatial_sizes_in_a_graph(rng):
     x = rng.normal(size=(BATCH, STEPS, 6, 5, CHANNELS)).astype("float32")
     models = []
