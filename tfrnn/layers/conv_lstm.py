@@ -77,14 +77,18 @@ class ConvLSTM(RNN):
         kwargs.pop("rank", None)
         cell_kwargs = {k: kwargs.pop(k) for k in _CELL_ARGS if k in kwargs}
         rnn_kwargs = {k: kwargs.pop(k) for k in _RNN_ARGS if k in kwargs}
-        cell = self.cell_class(
-            filters,
-            kernel_size,
-            name="conv_lstm_cell",
-            dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True),
-            **cell_kwargs,
-        )
+        try:
+            cell = self.cell_class(
+                filters,
+                kernel_size,
+                name="conv_lstm_cell",
+                dtype=kwargs.get("dtype"),
+                trainable=kwargs.get("trainable", True),
+                **cell_kwargs,
+            )
+        except (ValueError, TypeError) as err:
+            owner = kwargs.get("name") or type(self).__name__
+            raise type(err)(f"{type(self).__name__} layer '{owner}': {err}") from None
         super().__init__(cell, **rnn_kwargs, **kwargs)
         self.rank = cell.rank
         self.input_spec = tf_keras.layers.InputSpec(ndim=self.rank + 3)
