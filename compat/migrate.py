@@ -21,6 +21,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-o", "--output", required=True, help="DST: *.keras, *.h5, or a directory (SavedModel)"
     )
+    parser.add_argument(
+        "--backend",
+        choices=("theano", "tensorflow", "cntk"),
+        help="backend that wrote SRC, where the file does not say (Keras 0.x/1.x)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing DST")
     return parser
 
@@ -55,7 +60,13 @@ def _reload(target: str):
     return tf_keras.models.load_model(target, compile=False)
 
 
-def migrate(src: str, dst: str, config: str | None = None, force: bool = False) -> None:
+def migrate(
+    src: str,
+    dst: str,
+    config: str | None = None,
+    force: bool = False,
+    backend: str | None = None,
+) -> None:
     """Convert ``src`` into ``dst`` atomically; ValueError on bad input."""
     from tfrnn.compat import detect_generation, load_legacy_model
 
@@ -65,7 +76,9 @@ def migrate(src: str, dst: str, config: str | None = None, force: bool = False) 
         raise ValueError(f"{dst}: already exists; pass --force to replace it.")
     gen = detect_generation(src)
     print(f"{src}: {gen.generation}, keras_version={gen.keras_version}, backend={gen.backend}")
-    model = load_legacy_model(src, config=config)
+    if backend is not None:
+        print(f"  reading it as written by the {backend} backend (--backend)")
+    model = load_legacy_model(src, config=config, backend=backend)
     for layer in model.layers:
         if layer.weights:
             shapes = ", ".join(str(tuple(w.shape)) for w in layer.weights)
@@ -101,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code (0 ok, 2 bad input)."""
     args = _parser().parse_args(argv)
     try:
-        migrate(args.src, args.output, config=args.config, force=args.force)
+        migrate(args.src, args.output, config=args.config, force=args.force, backend=args.backend)
     except (ValueError, TypeError) as err:
         print(f"tfrnn-migrate: error: {err}", file=sys.stderr)
         return 2

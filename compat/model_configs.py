@@ -58,40 +58,85 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def _sequential(layers: list[tuple[str, dict[str, Any]]], source: Source) -> ModelSpec:
+    specs: list[LayerSpec] = []
+    inputs, output = _sequential_parts(layers, source, specs, set())
+    return ModelSpec(specs, inputs, [output], sequential=True)
+
+
+def _sequential_parts(
+    layers: list[tuple[str, dict[str, Any]]],
+    source: Source,
+    specs: list[LayerSpec],
+    taken: set[str],
+) -> tuple[list[str], str]:
+    """Append a Sequential's layers to ``specs``; return (input names, output name).
+
+    A Keras 1 Sequential may start with ``Merge`` whose config carries the
+    merged sub-models under ``layers`` (``Sequential.get_config``); each
+    branch becomes its own input and chain, joined by the merge layer.
+    """
     if not layers:
         raise ValueError("Model config: a Sequential model with no layers.")
-    specs: list[LayerSpec] = []
-    taken: set[str] = set()
+    inputs: list[str] = []
+    previous: list[str] = []
     for k, (class_name, cfg) in enumerate(layers):
-        if class_name == "Merge":
-            raise ValueError(
-                "Model config: a Sequential model starting with a Merge of sub-models "
-                "(legacy Keras branches) is not supported; rebuild it as a functional model."
-            )
         fallback = f"{str(class_name).lower()}_{k}"
         if source.generation == "keras0":
             cfg = {**cfg, "name": fallback}
+        if class_name == "Merge" and "layers" in cfg:
+            if k or source.generation == "keras0":
+                raise ValueError(
+                    "Model config: a Merge of sub-models is read only as the first layer "
+                    "of a Keras 1.x/2.0 Sequential model."
+                )
+            inputs, previous = _merge_branches(cfg["layers"], source, specs, taken)
+            cfg = {key: value for key, value in cfg.items() if key != "layers"}
         spec = translate(class_name, cfg, source, fallback)
         spec.name = spec.config["name"] = _unique(spec.name, taken)
+        if not previous:
+            inputs = previous = [_sequential_input(spec, taken, specs)]
+        spec.inbound = previous
         specs.append(spec)
-    first = specs[0]
-    shape = first.input_shape
-    if shape is None:
+        previous = [spec.name]
+    return inputs, previous[0]
+
+
+def _sequential_input(first: LayerSpec, taken: set[str], specs: list[LayerSpec]) -> str:
+    """The InputLayer a Sequential model creates for its first layer."""
+    if first.input_shape is None:
         raise ValueError(
             f"Model config: the first layer '{first.name}' states no input shape "
             "(batch_input_shape, input_shape or input_dim)."
         )
     dtype = "int32" if first.class_name == "Embedding" else "float32"
-    input_spec = LayerSpec(
-        "input", "InputLayer", {"name": _unique("input", taken), "dtype": dtype}, "InputLayer", {}
-    )
-    input_spec.name = input_spec.config["name"]
-    input_spec.input_shape = shape
-    previous = input_spec.name
-    for spec in specs:
-        spec.inbound = [previous]
-        previous = spec.name
-    return ModelSpec([input_spec, *specs], [input_spec.name], [previous], sequential=True)
+    name = _unique(f"{first.name}_input", taken)
+    spec = LayerSpec(name, "InputLayer", {"name": name, "dtype": dtype}, "InputLayer", {})
+    spec.input_shape = first.input_shape
+    specs.append(spec)
+    return name
+
+
+def _merge_branches(
+    branches: Any, source: Source, specs: list[LayerSpec], taken: set[str]
+) -> tuple[list[str], list[str]]:
+    """The sub-Sequential models of a Keras 1 Merge: (their inputs, their outputs)."""
+    if not isinstance(branches, list) or len(branches) < 2:
+        raise ValueError("Model config: a Merge layer needs a list of at least two sub-models.")
+    inputs, outputs = [], []
+    for branch in branches:
+        kind = branch.get("class_name") if isinstance(branch, dict) else None
+        if kind != "Sequential":
+            raise ValueError(
+                f"Model config: Merge branches must be Sequential models, got {kind!r}."
+            )
+        body = branch.get("config")
+        layers = body["layers"] if isinstance(body, dict) else body
+        branch_inputs, output = _sequential_parts(
+            [(c["class_name"], c.get("config", {})) for c in layers], source, specs, taken
+        )
+        inputs.extend(branch_inputs)
+        outputs.append(output)
+    return inputs, outputs
 
 
 def _inbound_names(nodes: list[Any], name: str) -> list[str]:
