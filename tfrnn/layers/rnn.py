@@ -290,7 +290,7 @@ class RNN(tf_keras.layers.Layer):
             if not tf.TensorShape(state.shape).is_compatible_with(want):
                 raise ValueError(
                     f"Layer '{self.name}': initial state {index} must have shape "
-                    f"{want.as_list()} (batch, state size), got {state.shape.as_list()}."
+                    f"{want.as_list()} (batch, state size), got {tf.TensorShape(state.shape).as_list()}."
                 )
         return flat
 
