@@ -57,13 +57,18 @@ class CellLayer(RNN):
         rnn_kwargs = {k: kwargs.pop(k) for k in _RNN_ARGS if k in kwargs}
         if cell_kwargs.get("implementation") == 0:
             cell_kwargs["implementation"] = 1
-        cell = self.cell_class(
-            units,
-            name=self.cell_name,
-            dtype=kwargs.get("dtype"),
-            trainable=kwargs.get("trainable", True),
-            **cell_kwargs,
-        )
+        try:
+            cell = self.cell_class(
+                units,
+                name=self.cell_name,
+                dtype=kwargs.get("dtype"),
+                trainable=kwargs.get("trainable", True),
+                **cell_kwargs,
+            )
+        except (ValueError, TypeError) as err:
+            # The cell's checks name the cell; say which layer the argument came from.
+            layer_name = kwargs.get("name") or type(self).__name__
+            raise type(err)(f"{type(self).__name__} layer '{layer_name}': {err}") from err
         super().__init__(cell, **rnn_kwargs, **kwargs)
         self.input_spec = tf_keras.layers.InputSpec(ndim=3)
         self._legacy_weights = legacy_weights
@@ -73,7 +78,9 @@ class CellLayer(RNN):
         if self._legacy_weights is not None:
             # `weights=` in any Keras generation's layout, converted once the shapes exist.
             weights, self._legacy_weights = self._legacy_weights, None
-            self.set_weights(convert_layer_weights(type(self).__name__, weights, self.get_config()))
+            self.set_weights(
+                convert_layer_weights(type(self).__name__, weights, self.get_config())
+            )
 
     def call(self, inputs, mask=None, training=None, initial_state=None):
         return super().call(inputs, mask=mask, training=training, initial_state=initial_state)
