@@ -1,0 +1,366 @@
+"""TFLite export: builtin ops only, dynamic batch and time, fused LSTMs
+where TFLite's kernel represents them, streaming and quantization."""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+from tensorflow.lite.python import schema_py_generated as schema
+from tensorflow.lite.tools import flatbuffer_utils
+
+from tfrnn.export.atomic import atomic_output
+from tfrnn.export.tracing import (
+    check_exportable,
+    input_specs,
+    recurrent_layers,
+    state_specs,
+    trace,
+)
+
+QUANTIZE_MODES = (None, "float16", "dynamic", "int8")
+CLIP_TOLERANCE = 1e-4
+_OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+
+@dataclass
+class TFLiteReport:
+    """What ``export_tflite`` wrote and how well it agrees with the model.
+
+    ``max_abs_diff`` compares the artifact with the model on the check input
+    (the first representative sample, else a random batch). For a quantized
+    artifact, ``float32_size_bytes`` and ``float32_max_abs_diff`` describe
+    the same model converted without quantization, so the change in size
+    and accuracy is the difference.
+    """
+
+    path: str
+    size_bytes: int
+    ops: list[str]
+    fused_layers: list[str]
+    not_fused: dict[str, str]
+    max_abs_diff: float
+    inputs: list[str]
+    outputs: list[str]
+    quantize: str | None = None
+    float32_size_bytes: int | None = None
+    float32_max_abs_diff: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [
+            f"wrote {self.path} ({self.size_bytes} bytes)",
+            f"inputs: {', '.join(self.inputs)}; outputs: {', '.join(self.outputs)}",
+            f"ops: {', '.join(self.ops)}",
+            f"fused LSTM layers: {', '.join(self.fused_layers) or 'none'}",
+        ]
+        lines += [f"not fused: {name} ({why})" for name, why in self.not_fused.items()]
+        lines.append(f"max abs diff vs the model: {self.max_abs_diff:.3g}")
+        if self.quantize:
+            lines.append(
+                f"quantize={self.quantize}: {self.float32_size_bytes} -> {self.size_bytes} bytes, "
+                f"max abs diff {self.float32_max_abs_diff:.3g} (float32) -> "
+                f"{self.max_abs_diff:.3g}"
+            )
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def tflite_ops(content: bytes) -> list[str]:
+    """The operator names a .tflite flatbuffer uses (every subgraph);
+    custom ops (Flex included) as ``CUSTOM:<name>``."""
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    names = set()
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            if builtin == schema.BuiltinOperator.CUSTOM:
+                names.add(f"CUSTOM:{code.customCode.decode()}")
+            else:
+                names.add(_OP_NAMES.get(builtin, str(builtin)))
+    return sorted(names)
+
+
+def interpreter(content: bytes):
+    """A TFLite interpreter: ai_edge_litert's when installed, else tf.lite's."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        Interpreter = tf.lite.Interpreter  # noqa: N806
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Interpreter(model_content=content)
+
+
+def run_tflite(artifact, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run a .tflite artifact (bytes, or an interpreter made from them) on
+    named inputs of any batch size and length; return the named outputs.
+
+    Inputs are resized (``resize_tensor_input`` + ``allocate_tensors``) and
+    variables reset before the invoke: TFLite's fused LSTM keeps its state
+    in variable tensors across invocations.
+    """
+    runner = interpreter(artifact) if isinstance(artifact, (bytes, bytearray)) else artifact
+    signature = runner.get_signature_runner()
+    input_index = {n: d["index"] for n, d in signature.get_input_details().items()}
+    output_index = {n: d["index"] for n, d in signature.get_output_details().items()}
+    del signature  # it holds the interpreter's buffers, which resizing would invalidate
+    for name, value in inputs.items():
+        runner.resize_tensor_input(input_index[name], np.shape(value), strict=False)
+    runner.allocate_tensors()
+    runner.reset_all_variables()
+    for name, value in inputs.items():
+        runner.set_tensor(input_index[name], value)
+    runner.invoke()
+    return {name: runner.get_tensor(index) for name, index in output_index.items()}
+
+
+def _samples(model: tf_keras.Model, specs, data: Any) -> list[dict[str, np.ndarray]]:
+    """representative_data as a list of {input name: array}."""
+    if callable(data):
+        data = data()
+    names = [spec.name for spec in specs]
+    samples = []
+    for sample in data:
+        if isinstance(sample, dict):
+            values = [sample[n] for n in model.input_names]
+        elif isinstance(sample, (list, tuple)):
+            values = list(sample)
+        else:
+            values = [sample]
+        if len(values) != len(names):
+            raise ValueError(
+                f"representative_data: each sample must hold the {len(names)} input(s) "
+                f"{names} of model '{model.name}', got {len(values)}."
+            )
+        samples.append(
+            {
+                n: np.asarray(v, dtype=s.dtype.as_numpy_dtype)
+                for n, v, s in zip(names, values, specs)
+            }
+        )
+    if not samples:
+        raise ValueError("representative_data yielded no samples.")
+    return samples
+
+
+def _random_inputs(model: tf_keras.Model, specs, batch: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    vocab = min(
+        [m.input_dim for m in model.submodules if isinstance(m, tf_keras.layers.Embedding)],
+        default=10,
+    )
+    inputs = {}
+    for spec in specs:
+        shape = [batch] + [7 if d is None else d for d in spec.shape.as_list()[1:]]
+        if spec.dtype.is_integer:
+            inputs[spec.name] = rng.integers(0, vocab, shape).astype(spec.dtype.as_numpy_dtype)
+        else:
+            inputs[spec.name] = rng.standard_normal(shape).astype(spec.dtype.as_numpy_dtype)
+    return inputs
+
+
+def _layer_states(model: tf_keras.Model, plan, batch: int) -> dict[str, np.ndarray]:
+    """Current states of stateful layers, zeros for the others."""
+    states = {}
+    for layer, specs in plan:
+        for i, spec in enumerate(specs):
+            if layer.stateful:
+                states[spec.name] = layer.states[i].numpy()
+            else:
+                shape = [batch] + spec.shape.as_list()[1:]
+                states[spec.name] = np.zeros(shape, spec.dtype.as_numpy_dtype)
+    return states
+
+
+def _model_outputs(model: tf_keras.Model, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The model's outputs, leaving stateful layers' states as they were."""
+    stateful = [layer for layer in recurrent_layers(model) if layer.stateful]
+    saved = [[v.numpy() for v in layer.states] for layer in stateful]
+    outputs = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    for layer, states in zip(stateful, saved):
+        layer.reset_states(states)
+    return [np.asarray(o) for o in tf.nest.flatten(outputs)]
+
+
+def _converter(model, concrete, quantize, samples, state_zeros):
+    module = tf.Module()  # tracks the weights, so the converter keeps the signature
+    module.weights = list(model.variables)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+
+        def representative_dataset():
+            for sample in samples:
+                batch = next(iter(sample.values())).shape[0]
+                yield [*sample.values(), *state_zeros(batch).values()]
+
+        converter.representative_dataset = representative_dataset
+    return converter
+
+
+def _convert(model, concrete, quantize, samples, state_zeros) -> bytes:
+    converter = _converter(model, concrete, quantize, samples, state_zeros)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            content = converter.convert()
+    except Exception as err:  # ConverterError and friends: say which layer
+        message = str(err)
+        layers = [
+            layer.name
+            for layer in model.submodules
+            if isinstance(layer, tf_keras.layers.Layer)
+            and re.search(rf"(^|[/\"(]){re.escape(layer.name)}/", message)
+        ]
+        where = f"layer(s) {', '.join(repr(n) for n in layers)}" if layers else "the model"
+        first = next((line for line in message.splitlines() if "error" in line), message[:500])
+        raise ValueError(
+            f"TFLite conversion of model '{model.name}' failed in {where} with builtin ops "
+            f"only: {first.strip()}"
+        ) from err
+    custom = [op for op in tflite_ops(content) if op.startswith("CUSTOM:")]
+    if custom:
+        raise ValueError(
+            f"TFLite conversion of model '{model.name}' produced non-builtin ops {custom}."
+        )
+    return content
+
+
+def _max_diff(content: bytes, inputs: dict, states: dict, expected: list, output_names) -> float:
+    got = run_tflite(content, {**inputs, **states})
+    return max(float(np.max(np.abs(got[name] - ref))) for name, ref in zip(output_names, expected))
+
+
+def export_tflite(
+    model: tf_keras.Model,
+    path: str | os.PathLike,
+    *,
+    batch_size: int | None = None,
+    quantize: str | None = None,
+    representative_data: Iterable | Callable[[], Iterable] | None = None,
+    fuse_lstm: bool = True,
+    streaming: bool = False,
+    overwrite: bool = False,
+) -> TFLiteReport:
+    """Write ``model`` as a TFLite flatbuffer of builtin ops only; return a report.
+
+    Args:
+      batch_size: None for a dynamic batch size, or a fixed one. TFLite's
+        fused LSTM kernel needs a fixed batch size.
+      quantize: None, 'float16', 'dynamic' (dynamic-range: int8 weights) or
+        'int8' (int8 weights and activations, calibrated on
+        ``representative_data``; float32 inputs and outputs, float kernels
+        where TFLite has no int8 one).
+      representative_data: samples (an iterable, or a callable returning
+        one) of the model's inputs: an array, a list of arrays or a dict by
+        input name, each with a batch axis. The first is also the check input.
+      fuse_lstm: turn eligible LSTM layers (tanh/sigmoid, bias, no mask, no
+        returned or carried state, fixed batch) into UNIDIRECTIONAL_SEQUENCE_LSTM.
+        The fused kernel clips its cell state at +-10 (tf_keras does not);
+        if the artifact then differs from the model by more than 1e-4 on the
+        check input, a warning says so. Run fused artifacts with
+        ``interpreter.reset_all_variables()`` before each invoke.
+      streaming: the signature takes a chunk of timesteps plus every
+        recurrent layer's states (``<layer>_state_<i>``) and returns the
+        outputs plus the new states under the same names. Stateful models
+        need it (TFLite has no Keras states).
+      overwrite: replace an existing ``path``.
+
+    The artifact is run in the TFLite interpreter on the check input and
+    compared with the model; the write is atomic (nothing is left on error).
+    """
+    if quantize not in QUANTIZE_MODES:
+        raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}.")
+    if quantize == "int8" and representative_data is None:
+        raise ValueError(
+            "quantize='int8' needs representative_data: a few typical input batches "
+            "to calibrate the activation ranges (or use quantize='dynamic')."
+        )
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0
+    ):
+        raise ValueError(f"batch_size must be None or a positive integer, got {batch_size!r}.")
+    check_exportable(model)
+    stateful = [layer.name for layer in recurrent_layers(model) if layer.stateful]
+    if stateful and not streaming:
+        raise ValueError(
+            f"Layer(s) {stateful} of model '{model.name}' are stateful; a TFLite artifact "
+            "carries no Keras states. Export with streaming=True: the states become "
+            "inputs and outputs of the signature."
+        )
+    specs = input_specs(model, batch_size)
+    samples = None
+    if representative_data is not None:
+        samples = _samples(model, specs, representative_data)
+    check = samples[0] if samples else _random_inputs(model, specs, specs[0].shape[0] or 2)
+    batch = next(iter(check.values())).shape[0]
+    plan = state_specs(model, specs[0].shape[0]) if streaming else []
+
+    def state_zeros(n):
+        return {
+            s.name: np.zeros([n] + s.shape.as_list()[1:], s.dtype.as_numpy_dtype)
+            for _, layer_specs in plan
+            for s in layer_specs
+        }
+
+    states = _layer_states(model, plan, batch)
+    expected = _model_outputs(model, list(check.values()))
+    concrete, record = trace(
+        model,
+        batch_size=batch_size,
+        streaming=streaming,
+        builtin_loops=True,
+        fuse_lstm=fuse_lstm,
+    )
+    output_names = list(concrete.structured_outputs)
+    model_outputs = (
+        output_names[: len(expected)]
+        if not streaming
+        else [n for n in output_names if n not in state_zeros(1)]
+    )
+    content = _convert(model, concrete, quantize, samples, state_zeros)
+    diff = _max_diff(content, check, states, expected, model_outputs)
+    report = TFLiteReport(
+        path=str(path),
+        size_bytes=len(content),
+        ops=tflite_ops(content),
+        fused_layers=list(record.fused),
+        not_fused=dict(record.not_fused),
+        max_abs_diff=diff,
+        inputs=[s.name for s in concrete.structured_input_signature[0]]
+        if concrete.structured_input_signature[0]
+        else sorted(concrete.structured_input_signature[1]),
+        outputs=output_names,
+        quantize=quantize,
+    )
+    float_diff = diff
+    if quantize is not None:
+        float_content = _convert(model, concrete, None, samples, state_zeros)
+        float_diff = _max_diff(float_content, check, states, expected, model_outputs)
+        report.float32_size_bytes = len(float_content)
+        report.float32_max_abs_diff = float_diff
+    if record.fused and float_diff > CLIP_TOLERANCE:
+        message = (
+            f"the artifact differs from the model by {float_diff:.3g} (> {CLIP_TOLERANCE}) "
+            f"on the check input; the fused LSTM layers {record.fused} clip their cell "
+            "state at +-10 and tf_keras does not. Export with fuse_lstm=False for the "
+            "model's numbers."
+        )
+        report.warnings.append(message)
+        warnings.warn(message, stacklevel=2)
+    with atomic_output(path, overwrite=overwrite) as target:
+        target.write_bytes(content)
+    return report
