@@ -141,3 +141,87 @@ def conv_lstm(x, g, true_convolution, act="tanh", inner="hard_sigmoid"):
         h = o * a(c)
         outs.append(h)
     return np.stack(outs, axis=1)
+
+
+def cudnn_gru(x, Ws, Rs, bW, bR):
+    """cuDNN's GRU equations: r = sigmoid(W_r x + bW_r + R_r h + bR_r), z likewise,
+    h' = tanh(W_h x + bW_h + r * (R_h h + bR_h)), h = (1 - z) * h' + z * h.
+    Ws/Rs/bW/bR: dicts over gates 'z', 'r', 'h' with W (units, in), R (units, units)."""
+    units = Rs["z"].shape[0]
+
+    def step(xt, state):
+        (h,) = state
+        r = sigmoid(xt @ Ws["r"].T + bW["r"] + h @ Rs["r"].T + bR["r"])
+        z = sigmoid(xt @ Ws["z"].T + bW["z"] + h @ Rs["z"].T + bR["z"])
+        cand = np.tanh(xt @ Ws["h"].T + bW["h"] + r * (h @ Rs["h"].T + bR["h"]))
+        h = (1 - z) * cand + z * h
+        return h, [h]
+
+    return _run(step, x, [np.zeros((x.shape[0], units))], None)
+
+
+def old_conv2d(x, W, x_format, w_format, border_mode, strides, true_convolution):
+    """One 2-D convolution as old Keras backends computed it, with explicit loops
+    over the kernel window (channels contracted at each offset).
+
+    x: 'th' (batch, in, rows, cols) or 'tf' (batch, rows, cols, in).
+    W: 'th' (out, in, kr, kc) or 'tf' (kr, kc, in, out).
+    border_mode 'valid' or 'same' (odd kernels: kr // 2 zeros on each side).
+    true_convolution: Theano's conv2d, which flips the kernel window;
+    TensorFlow's conv2d is a correlation. Returns the output in x_format.
+    """
+    if x_format == "th":
+        x = np.moveaxis(x, 1, -1)
+    kr, kc = (W.shape[2], W.shape[3]) if w_format == "th" else (W.shape[0], W.shape[1])
+    if border_mode == "same":
+        x = np.pad(x, ((0, 0), (kr // 2, kr // 2), (kc // 2, kc // 2), (0, 0)))
+    sr, sc = strides
+    rows = (x.shape[1] - kr) // sr + 1
+    cols = (x.shape[2] - kc) // sc + 1
+    out_ch = W.shape[0] if w_format == "th" else W.shape[3]
+    out = np.zeros((x.shape[0], rows, cols, out_ch))
+    for a in range(kr):
+        for d in range(kc):
+            ka, kd = (kr - 1 - a, kc - 1 - d) if true_convolution else (a, d)
+            w = W[:, :, ka, kd].T if w_format == "th" else W[ka, kd]  # (in, out)
+            patch = x[:, a : a + sr * (rows - 1) + 1 : sr, d : d + sc * (cols - 1) + 1 : sc]
+            for c_in in range(w.shape[0]):
+                out += patch[..., c_in : c_in + 1] * w[c_in]
+    return np.moveaxis(out, -1, 1) if x_format == "th" else out
+
+
+def old_conv_lstm(
+    x,
+    gates,
+    x_format,
+    w_format,
+    border_mode,
+    strides,
+    true_convolution,
+    act="tanh",
+    inner="hard_sigmoid",
+):
+    """Old Keras ConvLSTM2D (Keras 1 ``step`` / Keras 2 ConvLSTM2DCell):
+    x_g = conv(x_t, W_g, border_mode, strides) + b_g, h_g = conv(h, U_g, 'same', 1),
+    i, f, o = inner(x_g + h_g), c = f * c + i * act(x_c + h_c), h = o * act(c).
+    x: (batch, time, ...) in x_format; gates[g] = (W, U, b) in w_format."""
+    a, s = ACT[act], ACT[inner]
+    channel_axis = 1 if x_format == "th" else -1
+    bias_shape = (1, -1, 1, 1) if x_format == "th" else (1, 1, 1, -1)
+    h = c = None
+    outs = []
+    for t in range(x.shape[1]):
+        pre = {}
+        for g, (W, U, b) in gates.items():
+            xg = old_conv2d(x[:, t], W, x_format, w_format, border_mode, strides, true_convolution)
+            xg = xg + b.reshape(bias_shape)
+            if h is None:
+                h = c = np.zeros_like(xg)
+            hg = old_conv2d(h, U, x_format, w_format, "same", (1, 1), true_convolution)
+            pre[g] = xg + hg
+        i, f, o = s(pre["i"]), s(pre["f"]), s(pre["o"])
+        c = f * c + i * a(pre["c"])
+        h = o * a(c)
+        outs.append(h)
+    assert outs[0].shape[channel_axis] == gates["i"][2].shape[0]
+    return np.stack(outs, axis=1)

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from error_log import record
 from legacy_fixtures import write_keras0, write_named
 from legacy_reference import conv_lstm, cudnn_lstm, gru, gru_reset_after, lstm, simple_rnn
 from tfrnn.compat import (
@@ -38,9 +39,13 @@ def predict(model, x):
     return np.asarray(model.predict(x, verbose=0))
 
 
-def check(model, x, expected):
+def check(model, x, expected, label):
+    """Assert the prediction is within TOL of ``expected``; record the error under
+    ``label`` ('generation | layer | variant') for the summary table."""
     got = predict(model, x)
+    assert got.shape == np.shape(expected), (got.shape, np.shape(expected))
     err = float(np.max(np.abs(got - expected)))
+    record(label, err)
     assert err < TOL, err
     return err
 
@@ -90,7 +95,7 @@ def test_keras0_sequential_lstm_gru_simple(tmp_path, rng, fmt):
     h = lstm(x, gl)
     h = gru(h, gg, act="sigmoid")
     expected = simple_rnn(h, W, Uu, b, act="sigmoid")[:, -1]
-    check(model, x, expected)
+    check(model, x, expected, f"keras0 | LSTM+GRU+SimpleRNN | stacked Sequential, {fmt} config")
 
 
 def test_keras0_yaml_refuses_python_objects(tmp_path):
@@ -122,7 +127,7 @@ def test_keras0_graph(tmp_path, rng):
     }
     model = load_legacy_model(tmp_path / "g.h5", config=json.dumps(config))
     h = np.concatenate([lstm(x, g1)[:, -1], gru(x, g2)[:, -1]], axis=-1)
-    check(model, x, h @ Wd + bd)
+    check(model, x, h @ Wd + bd, "keras0 | LSTM+GRU | Graph container, concat")
 
 
 # ---------------------------------------------------------------- Keras 1.x
@@ -175,7 +180,9 @@ def test_keras1_lstm_gru_consume_less_stacked(tmp_path, rng, consume_less):
     gen = detect_generation(tmp_path / "m.h5")
     assert (gen.generation, gen.keras_version, gen.backend) == ("keras1", "1.2.2", None)
     model = load_legacy_model(tmp_path / "m.h5")
-    check(model, x, gru(lstm(x, gl), gg))
+    check(
+        model, x, gru(lstm(x, gl), gg), f"keras1 | LSTM+GRU | consume_less={consume_less}, stacked"
+    )
 
 
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave"])
@@ -245,7 +252,8 @@ def test_keras1_bidirectional_masked_embedding(tmp_path, rng, merge_mode):
         "mul": np.multiply,
         "ave": lambda a, b: (a + b) / 2,
     }[merge_mode]
-    check(model, tokens, combine(fwd, bwd))
+    label = f"keras1 | Bidirectional(LSTM) | masked Embedding, merge_mode={merge_mode}"
+    check(model, tokens, combine(fwd, bwd), label)
 
 
 @pytest.mark.parametrize("mode", ["concat", "sum", "mul", "ave"])
@@ -312,7 +320,8 @@ def test_keras1_functional_merge(tmp_path, rng, mode):
         "mul": np.multiply,
         "ave": lambda a, b: (a + b) / 2,
     }[mode]
-    check(load_legacy_model(tmp_path / "m.h5"), x, combine(ha, hb))
+    label = f"keras1 | SimpleRNN | functional Merge mode={mode}"
+    check(load_legacy_model(tmp_path / "m.h5"), x, combine(ha, hb), label)
 
 
 # ---------------------------------------------------------------- Keras 2.x
@@ -356,7 +365,8 @@ def test_keras2_gru_reset_after_and_no_bias(tmp_path, rng, reset_after, use_bias
             for i, k in enumerate("zrh")
         }
         expected = gru(x, g)
-    check(load_legacy_model(tmp_path / "m.h5"), x, expected[:, -1])
+    label = f"keras2 | GRU | reset_after={reset_after}, use_bias={use_bias}"
+    check(load_legacy_model(tmp_path / "m.h5"), x, expected[:, -1], label)
 
 
 def test_keras2_chunked_names_nested_paths_stacked(tmp_path, rng):
@@ -418,7 +428,7 @@ def test_keras2_chunked_names_nested_paths_stacked(tmp_path, rng):
     assert (gen.generation, gen.keras_version, gen.backend) == ("keras2", "2.1.6", "tensorflow")
     model = load_legacy_model(tmp_path / "w.h5", config=str(tmp_path / "c.json"))
     h = lstm(lstm(x, g1), g2, inner="sigmoid")
-    check(model, x, h @ Wd + bd)
+    check(model, x, h @ Wd + bd, "keras2 | LSTM+TimeDistributed(Dense) | chunked names, stacked")
 
 
 def _cudnn_lstm_weights(rng):
@@ -447,7 +457,12 @@ def test_cudnn_lstm_weights_into_modern_lstm(tmp_path, rng):
     inp = tf_keras.Input((T, D))
     model = tf_keras.Model(inp, tfrnn.LSTM(U, name="cu")(inp))
     load_legacy_weights(model, tmp_path / "w.h5")
-    check(model, x, cudnn_lstm(x, *ref)[:, -1])
+    check(
+        model,
+        x,
+        cudnn_lstm(x, *ref)[:, -1],
+        "keras2 | CuDNNLSTM weights -> LSTM | load_legacy_weights",
+    )
 
 
 def test_cudnn_gru_conversion_matches_cudnn_equations(rng):
