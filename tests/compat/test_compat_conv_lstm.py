@@ -246,3 +246,33 @@ def test_convlstm2d_legacy_spellings(rng):
         translate_legacy_kwargs("ConvLSTM2D", {"nb_filter": 2, "filters": 2})
     with pytest.raises(TypeError, match="nb_row` and `nb_col"):
         tfrnn.ConvLSTM2D(nb_filter=2, nb_row=3)
+
+
+def test_cli_backend_option(tmp_path, rng, capsys):
+    """tfrnn-migrate --backend: a Keras 1 'th' file written by TensorFlow."""
+    from tfrnn.compat.migrate import main
+
+    gates = _keras1_gates(rng, "th")
+    weights = [(f"convlstm2d_1_{p}_{g}", w) for g in "icfo" for p, w in zip("WUb", gates[g])]
+    src = tmp_path / "old.h5"
+    write_named(
+        src,
+        [("convlstm2d_1", weights)],
+        keras_version="1.2.2",
+        model_config=_keras1_config("th", "same"),
+    )
+    dst = tmp_path / "new.keras"
+    assert main([str(src), "--backend", "tensorflow", "-o", str(dst)]) == 0
+    assert "tensorflow backend (--backend)" in capsys.readouterr().out
+    import tf_keras
+
+    model = tf_keras.models.load_model(dst, compile=False)
+    x = rng.standard_normal((B, T, C, R, R)).astype(np.float32)
+    expected = old_conv_lstm(x, gates, "th", "th", "same", (1, 1), true_convolution=False)
+    _check(model, x, expected, "keras1 | ConvLSTM2D | tfrnn-migrate --backend tensorflow, .keras")
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(src), "--backend", "caffe", "-o", str(tmp_path / "x.keras")])
+    assert exit_info.value.code == 2
+    assert not (tmp_path / "x.keras").exists()
+    with pytest.raises(ValueError, match="old.h5: backend must be one of"):
+        load_legacy_model(src, backend="caffe")
