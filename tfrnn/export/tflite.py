@@ -262,8 +262,8 @@ def export_tflite(
         fused LSTM kernel needs a fixed batch size.
       quantize: None, 'float16', 'dynamic' (dynamic-range: int8 weights) or
         'int8' (int8 weights and activations, calibrated on
-        ``representative_data``; float32 inputs and outputs, float kernels
-        where TFLite has no int8 one).
+        ``representative_data``; float32 inputs and outputs). 'int8' needs
+        every recurrent layer fused: TF 2.21's calibrator crashes on loops.
       representative_data: samples (an iterable, or a callable returning
         one) of the model's inputs: an array, a list of arrays or a dict by
         input name, each with a batch axis. The first is also the check input.
@@ -325,6 +325,14 @@ def export_tflite(
         builtin_loops=True,
         fuse_lstm=fuse_lstm,
     )
+    looped = [r.name for r in recurrent_layers(model) if r.name not in record.fused]
+    if quantize == "int8" and looped:
+        raise ValueError(
+            f"quantize='int8' cannot handle layer(s) {looped} of model '{model.name}': they "
+            "run as a TFLite WHILE loop, and TF 2.21's int8 calibrator crashes the process "
+            "on loops. Use quantize='dynamic' or 'float16', or (for LSTM layers) a fixed "
+            "batch_size so they fuse."
+        )
     output_names = list(concrete.structured_outputs)
     model_outputs = (
         output_names[: len(expected)]

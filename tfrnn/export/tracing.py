@@ -161,7 +161,8 @@ def traced_as(
 ):
     """Within this context the model's recurrent layers trace as an artifact needs.
 
-    builtin_loops: use the TensorArray-free loop (TFLite) and never cuDNN.
+    builtin_loops: use the TensorArray-free loop (TFLite); the layer's own
+      computation (cuDNN selection included) is not traced.
     fuse_lstm: eligible LSTM layers call the fusable function instead.
     state_feed: layer name -> state tensors, used instead of the layer's
       initial (or stateful) state; the final states land in the record.
@@ -175,8 +176,6 @@ def traced_as(
 
     for layer in recurrent_layers(model):
         zero_states: list[tf.Tensor] = []
-        if builtin_loops and hasattr(layer, "use_cudnn"):
-            set_attr(layer, "use_cudnn", False)
         if state_feed is not None and layer.stateful:
             set_attr(layer, "stateful", False)
         default_initial_state = type(layer).get_initial_state.__get__(layer)
