@@ -171,8 +171,12 @@ def traced_as(
     restore: list[tuple[Any, str, Any]] = []
 
     def set_attr(obj, name, value):
-        restore.append((obj, name, obj.__dict__.get(name, _MISSING)))
-        object.__setattr__(obj, name, value)
+        if isinstance(getattr(type(obj), name, None), property):
+            restore.append((obj, name, getattr(obj, name)))
+            setattr(obj, name, value)
+        else:
+            restore.append((obj, name, obj.__dict__.get(name, _MISSING)))
+            object.__setattr__(obj, name, value)
 
     for layer in recurrent_layers(model):
         zero_states: list[tf.Tensor] = []
@@ -233,6 +237,8 @@ def traced_as(
         for obj, name, old in reversed(restore):
             if old is _MISSING:
                 object.__delattr__(obj, name)
+            elif isinstance(getattr(type(obj), name, None), property):
+                setattr(obj, name, old)
             else:
                 object.__setattr__(obj, name, old)
 

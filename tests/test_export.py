@@ -1,0 +1,419 @@
+"""tfrnn.export: every artifact is run (reloaded SavedModel, TFLite
+interpreter) and compared with the model it came from."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import sysconfig
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+from tensorflow.lite.python import schema_py_generated as schema
+from tensorflow.lite.tools import flatbuffer_utils
+
+import tfrnn
+from tfrnn.export import (
+    OutputExistsError,
+    export_saved_model,
+    export_tflite,
+    run_tflite,
+)
+from tfrnn.export.cli import main as cli_main
+from tfrnn.export.tflite import interpreter
+
+OUTPUT_TOL = 1e-5
+# Quantized artifacts vs the float model (tiny models, inputs ~N(0, 1)).
+FLOAT16_TOL = 1e-2
+DYNAMIC_TOL = 5e-2
+INT8_TOL = 1e-1
+
+
+def seq_model(*layers, features=4, batch_size=None):
+    x = inputs = tf_keras.Input((None, features), batch_size=batch_size, name="x")
+    for layer in layers:
+        x = layer(x)
+    return tf_keras.Model(inputs, x)
+
+
+def output_of(model, x):
+    return np.asarray(model(x, training=False))
+
+
+def run_check(model, report, content, shapes, rng, input_name="x"):
+    """Run the artifact at several (batch, time) shapes; assert it matches."""
+    features = model.inputs[0].shape[2:]
+    for batch, steps in shapes:
+        x = rng.standard_normal((batch, steps, *features)).astype("float32")
+        got = run_tflite(content, {input_name: x})
+        (name,) = [n for n in report.outputs if "_state_" not in n]
+        np.testing.assert_allclose(got[name], output_of(model, x), atol=OUTPUT_TOL)
+
+
+def subgraph_ops(content):
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    return [
+        [names[max(model.operatorCodes[o.opcodeIndex].builtinCode, 0)] for o in subgraph.operators]
+        for subgraph in model.subgraphs
+    ]
+
+
+# ------------------------------------------------------------------ SavedModel
+SITE_PACKAGES = sysconfig.get_paths()["purelib"]
+RELOAD = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.append(SITE)   # without site's .pth processing: no editable tfrnn
+    try:
+        import tfrnn
+        sys.exit("tfrnn is importable here")
+    except ImportError:
+        pass
+    import numpy as np, tensorflow as tf
+    loaded = tf.saved_model.load("model")
+    serve = loaded.signatures["serving_default"]
+    out = serve(x=tf.constant(np.load("x.npy")))
+    np.save("y.npy", out["probs"].numpy())
+    print(json.dumps({"inputs": sorted(serve.structured_input_signature[1]),
+                      "outputs": sorted(serve.structured_outputs)}))
+    """
+)
+
+
+def test_saved_model_reloads_without_tfrnn(tmp_path, rng):
+    inputs = tf_keras.Input((None, 4), name="x")
+    h = tfrnn.LSTM(8, return_sequences=True)(inputs)
+    h = tfrnn.GRU(6, reset_after=False)(h)
+    model = tf_keras.Model(inputs, tf_keras.layers.Dense(3, name="probs")(h))
+    assert export_saved_model(model, tmp_path / "model") == str(tmp_path / "model")
+    x = rng.standard_normal((3, 9, 4)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    script = RELOAD.replace("SITE", repr(SITE_PACKAGES))
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", script],
+        cwd=tmp_path,
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = json.loads(done.stdout.strip().splitlines()[-1])
+    assert names == {"inputs": ["x"], "outputs": ["probs"]}
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), output_of(model, x), atol=OUTPUT_TOL)
+    # dynamic batch and time, in process
+    serve = tf.saved_model.load(str(tmp_path / "model")).signatures["serving_default"]
+    for shape in [(1, 2, 4), (5, 13, 4)]:
+        x = rng.standard_normal(shape).astype("float32")
+        np.testing.assert_allclose(
+            serve(x=tf.constant(x))["probs"], output_of(model, x), atol=OUTPUT_TOL
+        )
+
+
+def test_saved_model_streaming_chunks_equal_whole_sequence(tmp_path, rng):
+    model = seq_model(tfrnn.LSTM(5, return_sequences=True), tfrnn.GRU(4, return_sequences=True))
+    export_saved_model(model, tmp_path / "sm", streaming=True)
+    stream = tf.saved_model.load(str(tmp_path / "sm")).signatures["streaming"]
+    x = rng.standard_normal((2, 12, 4)).astype("float32")
+    states = {
+        name: tf.zeros([2, spec.shape[1]])
+        for name, spec in stream.structured_input_signature[1].items()
+        if "_state_" in name
+    }
+    (out_name,) = [n for n in stream.structured_outputs if "_state_" not in n]
+    chunks = []
+    for start, stop in [(0, 5), (5, 6), (6, 12)]:
+        result = stream(x=tf.constant(x[:, start:stop]), **states)
+        chunks.append(result[out_name].numpy())
+        states = {name: result[name] for name in states}
+    np.testing.assert_allclose(np.concatenate(chunks, 1), output_of(model, x), atol=OUTPUT_TOL)
+
+
+def _function_count(saved_model_dir):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((pathlib.Path(saved_model_dir) / "saved_model.pb").read_bytes())
+    return len(proto.meta_graphs[0].graph_def.library.function)
+
+
+def _dir_size(path):
+    return sum(f.stat().st_size for f in pathlib.Path(path).rglob("*") if f.is_file())
+
+
+@pytest.mark.slow
+def test_saved_model_is_smaller_than_tf_keras_export(tmp_path):
+    def build(lib):
+        return seq_model(lib.LSTM(8, return_sequences=True), lib.GRU(6))
+
+    reference, ours = build(tf_keras.layers), build(tfrnn)
+    ours.set_weights(reference.get_weights())
+    reference.save(tmp_path / "tf_keras", save_format="tf")
+    export_saved_model(ours, tmp_path / "tfrnn")
+    theirs_count, ours_count = (
+        _function_count(tmp_path / "tf_keras"),
+        _function_count(tmp_path / "tfrnn"),
+    )
+    print(f"functions: tf_keras {theirs_count}, tfrnn {ours_count}")
+    print(
+        f"bytes: tf_keras {_dir_size(tmp_path / 'tf_keras')}, tfrnn {_dir_size(tmp_path / 'tfrnn')}"
+    )
+    assert ours_count < theirs_count
+    assert _dir_size(tmp_path / "tfrnn") < _dir_size(tmp_path / "tf_keras")
+
+
+# ---------------------------------------------------------------------- TFLite
+LOOPED_CASES = {
+    "lstm_unfused": lambda: [tfrnn.LSTM(6, return_sequences=True)],
+    "gru_reset_after": lambda: [tfrnn.GRU(6, return_sequences=True)],
+    "gru_reset_before": lambda: [tfrnn.GRU(6, reset_after=False)],
+    "simple_rnn": lambda: [tfrnn.SimpleRNN(6, activation="relu", return_sequences=True)],
+    "bidirectional": lambda: [tfrnn.Bidirectional(tfrnn.LSTM(5, return_sequences=True))],
+    "stacked": lambda: [
+        tfrnn.LSTM(6, return_sequences=True, go_backwards=True),
+        tfrnn.GRU(5),
+        tf_keras.layers.Dense(2),
+    ],
+    "stacked_cells": lambda: [tfrnn.RNN([tfrnn.LSTMCell(4), tfrnn.GRUCell(3)])],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(LOOPED_CASES))
+def test_tflite_dynamic_batch_and_time(case, tmp_path, rng):
+    model = seq_model(*LOOPED_CASES[case]())
+    report = export_tflite(model, tmp_path / "m.tflite", fuse_lstm=case != "lstm_unfused")
+    content = (tmp_path / "m.tflite").read_bytes()
+    assert report.size_bytes == len(content)
+    assert "WHILE" in report.ops and not [op for op in report.ops if op.startswith("CUSTOM")]
+    assert report.fused_layers == [] and report.max_abs_diff <= OUTPUT_TOL
+    run_check(model, report, content, [(1, 3), (4, 11), (2, 1)], rng)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_tflite_loop_hoists_the_input_projection(reset_after, tmp_path):
+    model = seq_model(tfrnn.GRU(6, reset_after=reset_after))
+    export_tflite(model, tmp_path / "m.tflite")
+    main, *loop = subgraph_ops((tmp_path / "m.tflite").read_bytes())
+    body = [ops for ops in loop if "FULLY_CONNECTED" in ops]
+    # one projection GEMM before the loop; in the body only the recurrent one(s)
+    assert main.count("FULLY_CONNECTED") == 1 and "WHILE" in main
+    assert len(body) == 1 and body[0].count("FULLY_CONNECTED") == (1 if reset_after else 2)
+
+
+@pytest.mark.slow
+def test_tflite_conv_lstm_2d(tmp_path, rng):
+    inputs = tf_keras.Input((None, 5, 5, 2), name="x")
+    model = tf_keras.Model(inputs, tfrnn.ConvLSTM2D(3, 3, padding="same")(inputs))
+    report = export_tflite(model, tmp_path / "m.tflite")
+    assert "CONV_2D" in report.ops and "WHILE" in report.ops
+    run_check(model, report, (tmp_path / "m.tflite").read_bytes(), [(1, 2), (3, 6)], rng)
+
+
+def test_tflite_fused_lstm_with_fixed_batch(tmp_path, rng):
+    model = seq_model(
+        tfrnn.Bidirectional(tfrnn.LSTM(5, return_sequences=True)),
+        tfrnn.LSTM(4),
+        batch_size=2,
+    )
+    report = export_tflite(model, tmp_path / "m.tflite", batch_size=2)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in report.ops and "WHILE" not in report.ops
+    assert sorted(report.fused_layers) == ["backward_lstm", "forward_lstm", "lstm_1"]
+    assert report.max_abs_diff <= OUTPUT_TOL
+    runner = interpreter((tmp_path / "m.tflite").read_bytes())
+    # the same interpreter, again and again: run_tflite resets the kernel's state
+    run_check(model, report, runner, [(2, 3), (2, 12), (2, 12)], rng)
+
+
+def test_tflite_dynamic_batch_does_not_fuse_and_says_why(tmp_path):
+    report = export_tflite(seq_model(tfrnn.LSTM(4)), tmp_path / "m.tflite")
+    assert report.fused_layers == [] and "batch size is dynamic" in report.not_fused["lstm"]
+
+
+def test_tflite_masked_embedding_model(tmp_path, rng):
+    tokens = tf_keras.Input((None,), dtype="int32", name="tokens")
+    embedded = tf_keras.layers.Embedding(12, 4, mask_zero=True)(tokens)
+    model = tf_keras.Model(tokens, tfrnn.LSTM(5)(tfrnn.GRU(3, return_sequences=True)(embedded)))
+    for batch_size in (None, 3):
+        path = tmp_path / f"m{batch_size}.tflite"
+        report = export_tflite(model, path, batch_size=batch_size)
+        assert "SELECT_V2" in report.ops and report.fused_layers == []
+        if batch_size:
+            assert report.not_fused["lstm"] == "it receives a mask"
+        x = rng.integers(1, 12, (3, 8)).astype("int32")
+        x[0, 5:] = 0
+        x[2, 2:] = 0
+        got = run_tflite(path.read_bytes(), {"tokens": x})["lstm"]
+        np.testing.assert_allclose(got, output_of(model, x), atol=OUTPUT_TOL)
+
+
+def _clipping_lstm():
+    """An LSTM whose cell state climbs past 10 and comes back: c += tanh(x)."""
+    layer = tfrnn.LSTM(1, return_sequences=True)
+    model = seq_model(layer, features=1, batch_size=1)
+    kernel = np.array([[0.0, 0.0, 1.0, 0.0]], "float32")
+    bias = np.array([20.0, 20.0, 0.0, 20.0], "float32")
+    layer.set_weights([kernel, np.zeros((1, 4), "float32"), bias])
+    x = np.concatenate([np.full(16, 5.0), np.full(12, -5.0)]).reshape(1, 28, 1).astype("float32")
+    return model, x
+
+
+def test_tflite_cell_clipping_warns_and_fuse_lstm_false_avoids_it(tmp_path):
+    model, x = _clipping_lstm()
+    with pytest.warns(UserWarning, match="fuse_lstm=False"):
+        report = export_tflite(
+            model, tmp_path / "fused.tflite", batch_size=1, representative_data=[x]
+        )
+    assert report.fused_layers == ["lstm"] and report.max_abs_diff > 0.5
+    report = export_tflite(
+        model, tmp_path / "loop.tflite", batch_size=1, representative_data=[x], fuse_lstm=False
+    )
+    assert report.fused_layers == [] and report.max_abs_diff <= OUTPUT_TOL and not report.warnings
+
+
+def test_tflite_streaming_chunks_equal_whole_sequence(tmp_path, rng):
+    model = seq_model(tfrnn.LSTM(5, return_sequences=True), tfrnn.GRU(4, return_sequences=True))
+    report = export_tflite(model, tmp_path / "s.tflite", streaming=True)
+    assert report.inputs == ["x", "gru_state_0", "lstm_state_0", "lstm_state_1"] or set(
+        report.inputs
+    ) == {"x", "gru_state_0", "lstm_state_0", "lstm_state_1"}
+    runner = interpreter((tmp_path / "s.tflite").read_bytes())
+    x = rng.standard_normal((3, 10, 4)).astype("float32")
+    states = {
+        "lstm_state_0": np.zeros((3, 5), "float32"),
+        "lstm_state_1": np.zeros((3, 5), "float32"),
+    }
+    states["gru_state_0"] = np.zeros((3, 4), "float32")
+    chunks = []
+    for start, stop in [(0, 4), (4, 5), (5, 10)]:
+        result = run_tflite(runner, {"x": x[:, start:stop], **states})
+        chunks.append(result["gru"])
+        states = {name: result[name] for name in states}
+    np.testing.assert_allclose(np.concatenate(chunks, 1), output_of(model, x), atol=OUTPUT_TOL)
+
+
+def test_tflite_stateful_model_streams(tmp_path, rng):
+    layer = tfrnn.GRU(4, stateful=True, return_sequences=True)
+    model = seq_model(layer, batch_size=2)
+    with pytest.raises(ValueError, match="'gru'.*streaming=True"):
+        export_tflite(model, tmp_path / "no.tflite")
+    report = export_tflite(model, tmp_path / "s.tflite", streaming=True)
+    assert report.max_abs_diff <= OUTPUT_TOL
+    content = (tmp_path / "s.tflite").read_bytes()
+    state = {"gru_state_0": np.zeros((2, 4), "float32")}
+    for _ in range(2):  # the model carries its state; the artifact is fed it
+        x = rng.standard_normal((2, 5, 4)).astype("float32")
+        result = run_tflite(content, {"x": x, **state})
+        np.testing.assert_allclose(result["gru"], output_of(model, x), atol=OUTPUT_TOL)
+        state = {"gru_state_0": result["gru_state_0"]}
+
+
+@pytest.mark.slow
+def test_tflite_quantization_reports_size_and_accuracy(tmp_path, rng):
+    model = seq_model(
+        tfrnn.LSTM(32, return_sequences=True), tf_keras.layers.Dense(3), batch_size=2
+    )
+    data = [rng.standard_normal((2, 10, 4)).astype("float32") for _ in range(4)]
+    bounds = {"float16": FLOAT16_TOL, "dynamic": DYNAMIC_TOL, "int8": INT8_TOL}
+    for mode, bound in bounds.items():
+        report = export_tflite(
+            model,
+            tmp_path / f"{mode}.tflite",
+            batch_size=2,
+            quantize=mode,
+            representative_data=data,
+        )
+        assert report.quantize == mode and report.float32_max_abs_diff <= OUTPUT_TOL
+        assert report.max_abs_diff <= bound and "CUSTOM" not in " ".join(report.ops)
+        print(mode, report.float32_size_bytes, report.size_bytes, report.max_abs_diff)
+        # TF 2.21 leaves the fused LSTM's weights in float32 under 'dynamic'
+        assert report.size_bytes < report.float32_size_bytes or mode == "dynamic"
+    report = export_tflite(model, tmp_path / "dyn.tflite", quantize="dynamic")  # dynamic batch
+    print("dynamic, looped", report.float32_size_bytes, report.size_bytes, report.max_abs_diff)
+    assert report.max_abs_diff <= DYNAMIC_TOL and "WHILE" in report.ops
+    assert report.size_bytes < report.float32_size_bytes
+
+
+# ------------------------------------------------------------------- bad input
+def test_unsupported_layer_is_named(tmp_path):
+    model = seq_model(tf_keras.layers.LSTM(4, name="keras_lstm"))
+    for export in (export_tflite, export_saved_model):
+        with pytest.raises(ValueError, match="'keras_lstm'.*tfrnn.LSTM"):
+            export(model, tmp_path / "m.tflite")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_int8_needs_representative_data_and_fused_layers(tmp_path):
+    with pytest.raises(ValueError, match="representative_data"):
+        export_tflite(seq_model(tfrnn.LSTM(4)), tmp_path / "m.tflite", quantize="int8")
+    data = [np.zeros((1, 3, 4), "float32")]
+    with pytest.raises(ValueError, match="'gru'.*WHILE loop"):
+        export_tflite(
+            seq_model(tfrnn.GRU(4)),
+            tmp_path / "m.tflite",
+            quantize="int8",
+            representative_data=data,
+        )
+    backwards = seq_model(tfrnn.LSTM(4, go_backwards=True, name="backwards"))
+    with pytest.raises(ValueError, match="'backwards'.*go_backwards"):
+        export_tflite(backwards, tmp_path / "s", streaming=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_path_refused_unless_overwrite(tmp_path):
+    model = seq_model(tfrnn.SimpleRNN(3))
+    (tmp_path / "m.tflite").write_bytes(b"old")
+    (tmp_path / "sm").mkdir()
+    with pytest.raises(OutputExistsError, match="overwrite=True"):
+        export_tflite(model, tmp_path / "m.tflite")
+    with pytest.raises(ValueError, match="already exists"):
+        export_saved_model(model, tmp_path / "sm")
+    assert (tmp_path / "m.tflite").read_bytes() == b"old"
+    export_tflite(model, tmp_path / "m.tflite", overwrite=True)
+    export_saved_model(model, tmp_path / "sm", overwrite=True)
+    assert (tmp_path / "m.tflite").read_bytes()[4:8] == b"TFL3"
+    assert (tmp_path / "sm" / "saved_model.pb").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.tflite", "sm"]
+
+
+def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
+    model = seq_model(tfrnn.SimpleRNN(3))
+    real_save = tf.saved_model.save
+
+    def save_then_fail(obj, path, **kwargs):
+        real_save(obj, path, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", save_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        export_saved_model(model, tmp_path / "sm")
+
+    def write_half_then_fail(self, data):
+        with open(self, "wb") as f:
+            f.write(data[: len(data) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", write_half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        export_tflite(model, tmp_path / "m.tflite")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_exports_a_saved_model_file(tmp_path, capsys):
+    model = seq_model(tfrnn.LSTM(4))
+    model.save(tmp_path / "model.keras")
+    assert (
+        cli_main([str(tmp_path / "model.keras"), str(tmp_path / "m.tflite"), "--batch-size", "2"])
+        == 0
+    )
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in capsys.readouterr().out
+    assert cli_main([str(tmp_path / "model.keras"), str(tmp_path / "sm")]) == 0
+    assert (tmp_path / "sm" / "saved_model.pb").exists()
+    assert cli_main([str(tmp_path / "model.keras"), str(tmp_path / "sm")]) == 2
+    assert "already exists" in capsys.readouterr().err
