@@ -8,6 +8,7 @@ means tfrnn is faster.
     python scripts/bench.py                 # every case
     python scripts/bench.py --only lstm     # cases whose name contains 'lstm'
     python scripts/bench.py --quick         # tiny shapes, a smoke run
+    python scripts/bench.py --tflite        # batch-1 TFLite latency (see tflite_latency)
 """
 
 from __future__ import annotations
@@ -145,6 +146,71 @@ def run(cases: list[Case], rounds: int, repeat: int) -> list[tuple[str, str, flo
     return rows
 
 
+def _tflite_artifact(converter) -> tuple[bytes | None, str]:
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        return converter.convert(), ""
+    except Exception as err:  # report, do not hide, a failed conversion
+        return None, str(err).strip().splitlines()[-1][:120]
+
+
+def _invoke_ms(content: bytes, x: np.ndarray, rounds: int, repeat: int) -> float:
+    from tfrnn.export import run_tflite
+    from tfrnn.export.tflite import interpreter
+
+    runner = interpreter(content)
+    (name,) = runner.get_signature_list()["serving_default"]["inputs"]
+    run_tflite(runner, {name: x})
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(repeat):
+            run_tflite(runner, {name: x})
+        times.append((time.perf_counter() - start) / repeat)
+    return statistics.median(times) * 1e3
+
+
+def tflite_latency(rounds: int, repeat: int) -> None:
+    """Batch-1 latency (T=100, 64 features, 128 units) of the LSTM and GRU
+    models as tfrnn's TFLite artifacts (dynamic batch; and fixed batch 1,
+    where the LSTM fuses), tf_keras's converted artifacts of the same
+    weights (builtin ops only), and the tfrnn model in tf.function."""
+    from tfrnn.export import export_tflite, tflite_ops
+
+    x = np.random.default_rng(0).standard_normal((1, 100, 64)).astype("float32")
+    print("\n| model | artifact | ms (batch 1) | ops |\n|---|---|---|---|")
+    for layer_name in ("LSTM", "GRU"):
+        for batch_size in (None, 1):
+            models = {}
+            for lib, key in ((tf_keras.layers, "tf_keras"), (tfrnn, "tfrnn")):
+                inputs = tf_keras.Input((None, 64), batch_size=batch_size, name="x")
+                out = getattr(lib, layer_name)(128, return_sequences=True)(inputs)
+                models[key] = tf_keras.Model(inputs, out)
+            models["tfrnn"].set_weights(models["tf_keras"].get_weights())
+            batch = "dynamic batch" if batch_size is None else "batch 1"
+            path = f"/tmp/tfrnn_bench_{layer_name}_{batch_size}.tflite"
+            report = export_tflite(models["tfrnn"], path, batch_size=batch_size, overwrite=True)
+            with open(path, "rb") as f:
+                ours = f.read()
+            theirs, error = _tflite_artifact(
+                tf.lite.TFLiteConverter.from_keras_model(models["tf_keras"])
+            )
+            rows = [(f"tfrnn ({batch})", ours, ", ".join(report.ops))]
+            if theirs is None:
+                print(f"| {layer_name} | tf_keras ({batch}) | conversion failed | {error} |")
+            else:
+                ops = ", ".join(tflite_ops(theirs))
+                rows.append((f"tf_keras ({batch})", theirs, ops))
+            for label, content, ops in rows:
+                ms = _invoke_ms(content, x, rounds, repeat)
+                print(f"| {layer_name} | {label} | {ms:.2f} | {ops} |", flush=True)
+        model_fn = inference_fn(models["tfrnn"])
+        model_ms = statistics.median(
+            time_calls(model_fn, tf.constant(x), repeat) for _ in range(rounds)
+        )
+        print(f"| {layer_name} | tfrnn model, tf.function | {model_ms * 1e3:.2f} | - |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -153,7 +219,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="tiny shapes (smoke run)")
+    parser.add_argument("--tflite", action="store_true", help="TFLite batch-1 latency only")
     args = parser.parse_args()
+    if args.tflite:
+        tflite_latency(args.rounds, args.repeat)
+        return
     cases = all_cases(quick=args.quick)
     cases = [c for c in cases if args.only.lower() in c.name.lower()]
     print(
