@@ -11,9 +11,6 @@ import tf_keras  # noqa: E402
 
 import tfrnn  # noqa: E402,F401  (registers the layers)
 
-OUTPUT_TOL = 1e-5
-GRAD_TOL = 1e-4
-
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_session():

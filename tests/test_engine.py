@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import GRAD_TOL, OUTPUT_TOL
+from tolerances import GRAD_TOL, OUTPUT_TOL
 from tf_keras import backend
 
 from tfrnn.engine.scan import scan

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-from conftest import GRAD_TOL, OUTPUT_TOL
+from tolerances import GRAD_TOL, OUTPUT_TOL
 
 import tfrnn
 

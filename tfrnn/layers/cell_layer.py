@@ -25,19 +25,30 @@ _BASE_LAYER_KEYS = ("name", "trainable", "dtype")
 
 
 def _cell_arg_names(cell_class: type) -> tuple[str, ...]:
-    parameters = inspect.signature(cell_class.__init__).parameters
-    return tuple(
-        name
-        for name, p in parameters.items()
-        if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
-    )
+    """The keyword arguments a cell class takes, its bases' included."""
+    names: list[str] = []
+    for klass in cell_class.__mro__:
+        if klass is tf_keras.layers.Layer:
+            break
+        if "__init__" not in klass.__dict__:
+            continue
+        for name, p in inspect.signature(klass.__init__).parameters.items():
+            if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD and name not in names:
+                names.append(name)
+    return tuple(names)
 
 
 class CellLayer(RNN):
-    """An RNN over a cell of ``cell_class`` built from the layer's arguments."""
+    """An RNN over a cell of ``cell_class`` built from the layer's arguments.
+
+    ``positional_args`` name the cell's leading arguments (``units``, or
+    ``filters, kernel_size``); every other cell argument is a keyword and
+    is exposed read-only as a layer attribute.
+    """
 
     cell_class: ClassVar[type]
     cell_name: ClassVar[str]
+    positional_args: ClassVar[tuple[str, ...]] = ("units",)
     _cell_args: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -45,21 +56,38 @@ class CellLayer(RNN):
         if "cell_class" in cls.__dict__:
             cls._cell_args = _cell_arg_names(cls.cell_class)
             for name in cls._cell_args:
-                if name not in cls.__dict__:
+                if not hasattr(cls, name):
                     setattr(cls, name, property(lambda self, n=name: getattr(self.cell, n)))
 
-    def __init__(self, units: int | None = None, **kwargs: Any) -> None:
-        kwargs = translate_legacy_kwargs(type(self).__name__, kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        layer_class = type(self).__name__
+        if len(args) > len(self.positional_args):
+            raise TypeError(
+                f"{layer_class} takes {len(self.positional_args)} positional argument(s) "
+                f"({', '.join(self.positional_args)}), got {len(args)}."
+            )
+        for name, value in zip(self.positional_args, args):
+            if value is None:  # a subclass forwarding its own default
+                continue
+            if name in kwargs:
+                raise TypeError(f"{layer_class} got `{name}` both by position and by name.")
+            kwargs[name] = value
+        kwargs = translate_legacy_kwargs(layer_class, kwargs)
         legacy_weights = kwargs.pop("weights", None)
-        if units is None:
-            units = kwargs.pop("units", None)
-        cell_kwargs = {k: kwargs.pop(k) for k in self._cell_args if k in kwargs and k != "units"}
+        positional = [kwargs.pop(name, None) for name in self.positional_args]
+        if None in positional:
+            raise TypeError(
+                f"{layer_class} needs {', '.join(f'`{n}`' for n in self.positional_args)}; got "
+                + ", ".join(f"{n}={v!r}" for n, v in zip(self.positional_args, positional))
+                + "."
+            )
+        cell_kwargs = {k: kwargs.pop(k) for k in self._cell_args if k in kwargs}
         rnn_kwargs = {k: kwargs.pop(k) for k in _RNN_ARGS if k in kwargs}
         if cell_kwargs.get("implementation") == 0:
             cell_kwargs["implementation"] = 1
         try:
             cell = self.cell_class(
-                units,
+                *positional,
                 name=self.cell_name,
                 dtype=kwargs.get("dtype"),
                 trainable=kwargs.get("trainable", True),
@@ -67,8 +95,8 @@ class CellLayer(RNN):
             )
         except (ValueError, TypeError) as err:
             # The cell's checks name the cell; say which layer the argument came from.
-            layer_name = kwargs.get("name") or type(self).__name__
-            raise type(err)(f"{type(self).__name__} layer '{layer_name}': {err}") from err
+            layer_name = kwargs.get("name") or layer_class
+            raise type(err)(f"{layer_class} layer '{layer_name}': {err}") from err
         super().__init__(cell, **rnn_kwargs, **kwargs)
         self.input_spec = tf_keras.layers.InputSpec(ndim=3)
         self._legacy_weights = legacy_weights

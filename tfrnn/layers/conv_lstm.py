@@ -6,7 +6,6 @@ from typing import Any, ClassVar
 
 import tensorflow as tf
 import tf_keras
-from tf_keras import regularizers
 
 from tfrnn.cells.conv_lstm import (
     ConvLSTM1DCell,
@@ -14,43 +13,10 @@ from tfrnn.cells.conv_lstm import (
     ConvLSTM3DCell,
     ConvLSTMCell,
 )
-from tfrnn.engine.scan import scan
-from tfrnn.layers.legacy_args import translate_legacy_kwargs
-from tfrnn.layers.rnn import RNN
-
-_CELL_ARGS = (
-    "strides",
-    "padding",
-    "data_format",
-    "dilation_rate",
-    "activation",
-    "recurrent_activation",
-    "use_bias",
-    "kernel_initializer",
-    "recurrent_initializer",
-    "bias_initializer",
-    "unit_forget_bias",
-    "kernel_regularizer",
-    "recurrent_regularizer",
-    "bias_regularizer",
-    "kernel_constraint",
-    "recurrent_constraint",
-    "bias_constraint",
-    "dropout",
-    "recurrent_dropout",
-)
-_RNN_ARGS = (
-    "return_sequences",
-    "return_state",
-    "go_backwards",
-    "stateful",
-    "unroll",
-    "time_major",
-)
-_BASE_LAYER_KEYS = ("name", "trainable", "dtype")
+from tfrnn.layers.cell_layer import CellLayer
 
 
-class ConvLSTM(RNN):
+class ConvLSTM(CellLayer):
     """An RNN over a ConvLSTM cell of ``cell_class``, built from flat arguments.
 
     Arguments, defaults, config and weights as tf_keras's ``ConvLSTM1D/2D/3D``:
@@ -64,34 +30,12 @@ class ConvLSTM(RNN):
     """
 
     cell_class: ClassVar[type[ConvLSTMCell]]
+    cell_name = "conv_lstm_cell"
+    positional_args = ("filters", "kernel_size")
 
-    def __init__(self, filters: int | None = None, kernel_size: Any = None, **kwargs: Any):
-        kwargs = translate_legacy_kwargs(type(self).__name__, kwargs)
-        filters = kwargs.pop("filters", None) if filters is None else filters
-        kernel_size = kwargs.pop("kernel_size", None) if kernel_size is None else kernel_size
-        if filters is None or kernel_size is None:
-            raise TypeError(
-                f"{type(self).__name__} needs `filters` and `kernel_size`, got "
-                f"filters={filters!r}, kernel_size={kernel_size!r}."
-            )
-        kwargs.pop("rank", None)
-        cell_kwargs = {k: kwargs.pop(k) for k in _CELL_ARGS if k in kwargs}
-        rnn_kwargs = {k: kwargs.pop(k) for k in _RNN_ARGS if k in kwargs}
-        try:
-            cell = self.cell_class(
-                filters,
-                kernel_size,
-                name="conv_lstm_cell",
-                dtype=kwargs.get("dtype"),
-                trainable=kwargs.get("trainable", True),
-                **cell_kwargs,
-            )
-        except (ValueError, TypeError) as err:
-            owner = kwargs.get("name") or type(self).__name__
-            raise type(err)(f"{type(self).__name__} layer '{owner}': {err}") from None
-        super().__init__(cell, **rnn_kwargs, **kwargs)
-        self.rank = cell.rank
-        self.input_spec = tf_keras.layers.InputSpec(ndim=self.rank + 3)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.input_spec = tf_keras.layers.InputSpec(ndim=self.cell.rank + 3)
 
     # ----------------------------------------------------------------- shapes
     def _sequence_shape(self, input_shape) -> list:
@@ -133,46 +77,6 @@ class ConvLSTM(RNN):
         first = tf.nest.flatten(inputs)[0]
         step_sample = first[0] if self.time_major else first[:, 0]
         return self.cell.get_initial_state(inputs=step_sample)
-
-    def call(self, inputs, mask=None, training=None, initial_state=None):
-        return super().call(inputs, mask=mask, training=training, initial_state=initial_state)
-
-    def _run_sequence(self, inputs, mask, initial_state, training, constants):
-        """As RNN's, but the zero output before the first step is shaped like
-        ``h``, so spatial sizes known only at run time work."""
-        fns = self.cell.step_functions(inputs[0], training)
-        h0 = tf.nest.flatten(initial_state)[0]
-        return scan(
-            fns.step,
-            fns.project(inputs),
-            initial_state,
-            tf.zeros_like(h0),
-            mask=mask,
-            go_backwards=self.go_backwards,
-            unroll=self.unroll,
-            zero_output_for_mask=self.zero_output_for_mask,
-            time_major=True,
-            return_all_outputs=self.return_sequences,
-        )
-
-    # ----------------------------------------------------------------- config
-    def get_config(self):
-        cell_config = self.cell.get_config()
-        for key in _BASE_LAYER_KEYS:
-            cell_config.pop(key, None)
-        config = super().get_config()
-        del config["cell"]
-        config.update(cell_config)
-        config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
-        return config
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        return cls(**config)
-
-
-for _name in ("filters", "kernel_size", *_CELL_ARGS):
-    setattr(ConvLSTM, _name, property(lambda self, n=_name: getattr(self.cell, n)))
 
 
 @tf_keras.saving.register_keras_serializable(package="tfrnn")
