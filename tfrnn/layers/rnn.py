@@ -374,18 +374,11 @@ class RNN(tf_keras.layers.Layer):
         time_first = tf.nest.flatten(inputs)[0]
         fns = step_functions_for(self.cell, time_first[0], training, constants)
         projected = fns.project(inputs)
-        batch_size = tf.shape(time_first)[1]
-        initial_output = tf.nest.map_structure(
-            lambda size: tf.zeros(
-                tf.concat([[batch_size], tf.TensorShape(size).as_list()], 0), time_first.dtype
-            ),
-            self._output_sizes(),
-        )
         return scan(
             fns.step,
             projected,
             initial_state,
-            initial_output,
+            self._initial_output(initial_state, time_first),
             mask=mask,
             go_backwards=self.go_backwards,
             unroll=self.unroll,
@@ -393,6 +386,25 @@ class RNN(tf_keras.layers.Layer):
             time_major=True,
             return_all_outputs=self.return_sequences,
         )
+
+    def _initial_output(self, initial_state, time_first):
+        """Zeros shaped like one step's output (the output before the first
+        valid step of a masked row). An output size with unknown dimensions
+        (e.g. ConvLSTM over inputs of dynamic spatial size) takes the shape of
+        the first state, which is what every built-in cell outputs."""
+        batch_size = tf.shape(time_first)[1]
+        first_state = tf.nest.flatten(initial_state)[0]
+
+        def zeros(size):
+            shape = tf.TensorShape(size)
+            if not shape.is_fully_defined():
+                return tf.zeros_like(first_state)
+            return tf.zeros(tf.concat([[batch_size], shape.as_list()], 0), time_first.dtype)
+
+        sizes = self._output_sizes()
+        if isinstance(sizes, (int, tf.TensorShape)):
+            return zeros(sizes)
+        return tf.nest.map_structure(zeros, sizes)
 
     def _validated_mask(self, mask, first):
         mask = tf.convert_to_tensor(mask)
