@@ -93,6 +93,11 @@ def _sequential_parts(
             cfg = {key: value for key, value in cfg.items() if key != "layers"}
         spec = translate(class_name, cfg, source, fallback)
         spec.name = spec.config["name"] = _unique(spec.name, taken)
+        if not previous and spec.class_name == "InputLayer":
+            # Keras 2 Sequential configs may list their InputLayer explicitly.
+            specs.append(spec)
+            inputs = previous = [spec.name]
+            continue
         if not previous:
             inputs = previous = [_sequential_input(spec, taken, specs)]
         spec.inbound = previous
