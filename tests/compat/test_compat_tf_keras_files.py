@@ -4,7 +4,6 @@ save_weights + to_json) load through tfrnn.compat and predict the same."""
 import numpy as np
 import pytest
 import tf_keras
-
 from tfrnn.compat import detect_generation, load_legacy_model
 
 
