@@ -6,8 +6,8 @@ import itertools
 import numpy as np
 import pytest
 import tensorflow as tf
-from tolerances import GRAD_TOL, OUTPUT_TOL
 from tf_keras import backend
+from tolerances import GRAD_TOL, OUTPUT_TOL
 
 from tfrnn.engine.scan import scan
 
