@@ -8,6 +8,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfrnn.cells.base import RecurrentCell, StepFunctions, step_functions_for
+from tfrnn.saving import deserialize_layer
 
 
 def cell_output_size(cell: Any):
@@ -91,10 +92,7 @@ class StackedRNNCells(RecurrentCell):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        cells = [
-            tf_keras.layers.deserialize(c, custom_objects=custom_objects)
-            for c in config.pop("cells")
-        ]
+        cells = [deserialize_layer(c, custom_objects=custom_objects) for c in config.pop("cells")]
         return cls(cells, **config)
 
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfrnn.layers.rnn import split_list_inputs
+from tfrnn.saving import deserialize_layer
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -203,10 +204,10 @@ class Bidirectional(tf_keras.layers.Layer):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        layer = tf_keras.layers.deserialize(config.pop("layer"), custom_objects=custom_objects)
+        layer = deserialize_layer(config.pop("layer"), custom_objects=custom_objects)
         backward = config.pop("backward_layer", None)
         if backward is not None:
-            backward = tf_keras.layers.deserialize(backward, custom_objects=custom_objects)
+            backward = deserialize_layer(backward, custom_objects=custom_objects)
         num_constants = config.pop("num_constants", 0)
         wrapper = cls(layer, backward_layer=backward, **config)
         wrapper._num_constants = num_constants

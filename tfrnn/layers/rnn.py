@@ -12,6 +12,7 @@ from tf_keras.layers import InputSpec
 from tfrnn.cells.base import step_functions_for
 from tfrnn.cells.stacked import StackedRNNCells, cell_output_size
 from tfrnn.engine.scan import scan
+from tfrnn.saving import deserialize_layer
 
 
 def _state_sizes(cell) -> list:
@@ -445,7 +446,7 @@ class RNN(tf_keras.layers.Layer):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        cell = tf_keras.layers.deserialize(config.pop("cell"), custom_objects=custom_objects)
+        cell = deserialize_layer(config.pop("cell"), custom_objects=custom_objects)
         num_constants = config.pop("num_constants", 0)
         layer = cls(cell, **config)
         layer._num_constants = num_constants
