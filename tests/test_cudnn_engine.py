@@ -5,11 +5,13 @@ buffer, and the traced GPU graph."""
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import OUTPUT_TOL
+from tensorflow.python.framework import function_def_to_graph
 from tf_keras.src.layers.rnn import gru_lstm_utils
+from tolerances import OUTPUT_TOL
 
 import tfrnn
 from tfrnn.engine import cudnn
+from tfrnn.layers import cudnn_layers, cudnn_selection
 
 SIZES = [(1, 1), (3, 5), (7, 2), (16, 9)]
 
@@ -240,6 +242,72 @@ def test_numpy_cudnn_model_bidirectional_matches_two_engine_layers(monkeypatch, 
         np.testing.assert_allclose(got, exp, atol=OUTPUT_TOL)
 
 
+LEFT_PADDED = np.array([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1], [0, 1, 1, 1, 1]], bool)
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """Eager calls take the layers' GPU path, with CudnnRNNV3 replaced by the numpy model."""
+    monkeypatch.setattr(cudnn, "_call_op", _fake_call_op)
+    monkeypatch.setattr(cudnn_selection, "eager_cudnn_device", lambda: True)
+    monkeypatch.setattr(cudnn_layers, "eager_cudnn_device", lambda: True)
+
+
+def _flat(outputs):
+    return [np.asarray(t) for t in tf.nest.flatten(outputs)]
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("mask", [None, MASK, LEFT_PADDED], ids=["none", "right", "left"])
+def test_layer_gpu_path_gives_the_engine_numbers(fake_gpu, rng, name, go_backwards, mask):
+    """The layer's whole GPU path (packing, lengths, direction, carry-forward, and
+    the engine fallback for a left-padded mask) against use_cudnn=False."""
+    x = rng.normal(size=(3, 5, 4)).astype("float32")
+    kw = dict(return_sequences=True, return_state=True, go_backwards=go_backwards)
+    gpu, engine = getattr(tfrnn, name)(6, **kw), getattr(tfrnn, name)(6, use_cudnn=False, **kw)
+    gpu(x), engine(x)
+    gpu.set_weights([rng.normal(size=w.shape).astype("float32") for w in gpu.get_weights()])
+    engine.set_weights(gpu.get_weights())
+    for got, want in zip(_flat(gpu(x, mask=mask)), _flat(engine(x, mask=mask))):
+        np.testing.assert_allclose(got, want, atol=OUTPUT_TOL)
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+@pytest.mark.parametrize("merge_mode", ["concat", None])
+@pytest.mark.parametrize("mask", [None, MASK, LEFT_PADDED], ids=["none", "right", "left"])
+def test_bidirectional_gpu_path_gives_the_engine_numbers(fake_gpu, rng, name, merge_mode, mask):
+    x = rng.normal(size=(3, 5, 4)).astype("float32")
+    states = [rng.normal(size=(3, 6)).astype("float32") for _ in range(4 if name == "LSTM" else 2)]
+    for return_sequences in (True, False):
+        kw = dict(return_sequences=return_sequences, return_state=True)
+        gpu = tfrnn.Bidirectional(getattr(tfrnn, name)(6, **kw), merge_mode=merge_mode)
+        engine = tfrnn.Bidirectional(
+            getattr(tfrnn, name)(6, use_cudnn=False, **kw), merge_mode=merge_mode
+        )
+        gpu(x), engine(x)
+        gpu.set_weights([rng.normal(size=w.shape).astype("float32") for w in gpu.get_weights()])
+        engine.set_weights(gpu.get_weights())
+        for initial_state in (None, states):
+            got = gpu(x, mask=mask, initial_state=initial_state)
+            want = engine(x, mask=mask, initial_state=initial_state)
+            for g, w in zip(_flat(got), _flat(want)):
+                np.testing.assert_allclose(g, w, atol=OUTPUT_TOL)
+
+
+@pytest.mark.parametrize("cls", [tfrnn.CuDNNLSTM, tfrnn.CuDNNGRU])
+def test_cudnn_layer_gpu_path_gives_the_engine_numbers(monkeypatch, rng, cls):
+    x = rng.normal(size=(3, 5, 4)).astype("float32")
+    layer = cls(6, return_sequences=True, return_state=True, go_backwards=True)
+    layer(x)
+    layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
+    want = _flat(layer(x))
+    monkeypatch.setattr(cudnn, "_call_op", _fake_call_op)
+    monkeypatch.setattr(cudnn_layers, "eager_cudnn_device", lambda: True)
+    for got, w in zip(_flat(layer(x)), want):
+        np.testing.assert_allclose(got, w, atol=OUTPUT_TOL)
+
+
 # ----------------------------------------------------------- the traced GPU graph
 @pytest.mark.parametrize("mode", ["lstm", "gru"])
 def test_gpu_graph_has_cudnn_op_with_attributes_shapes_and_gradient(mode):
@@ -276,28 +344,108 @@ def test_gpu_graph_has_cudnn_op_with_attributes_shapes_and_gradient(mode):
     assert any(o.type == "CudnnRNNBackpropV3" for o in graph.get_operations())
 
 
-@pytest.mark.parametrize("cls", [tfrnn.LSTM, tfrnn.GRU, tfrnn.CuDNNLSTM, tfrnn.CuDNNGRU])
-def test_layer_traced_under_gpu_device_holds_cudnn_branch_and_runs_on_cpu(cls, rng):
+def _reachable(library, name):
+    """Functions ``name`` calls, directly or through nested calls and branches."""
+    by_name = {f.signature.name: f for f in library}
+    seen, todo = set(), [name]
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in by_name:
+            continue
+        seen.add(current)
+        for node in by_name[current].node_def:
+            todo += [a.func.name for a in node.attr.values() if a.func.name]
+            todo += [node.op] if node.op in by_name else []
+    return [by_name[n] for n in seen]
+
+
+def _ops(functions):
+    return {n.op for f in functions for n in f.node_def}
+
+
+def _implementations(library, prefix):
+    """The api_implements pair: {device: [its inference, forward, backward functions]}."""
+    impls = [f for f in library if f.attr["api_implements"].s.decode().startswith(prefix)]
+    assert len({f.attr["api_implements"].s for f in impls}) == 1
+    pair = {}
+    for f in impls:
+        pair.setdefault(f.attr["api_preferred_device"].s.decode(), []).append(f)
+    return pair
+
+
+@pytest.mark.parametrize(
+    "cls,prefix,masked",
+    [
+        (tfrnn.LSTM, "lstm_", False),
+        (tfrnn.LSTM, "lstm_", True),
+        (tfrnn.GRU, "gru_", False),
+        (tfrnn.GRU, "gru_", True),
+        (tfrnn.CuDNNLSTM, "tfrnn_cudnn_lstm_", False),  # CuDNN layers take no mask
+        (tfrnn.CuDNNGRU, "tfrnn_cudnn_gru_", False),
+    ],
+)
+def test_traced_under_gpu_registers_cudnn_function_and_runs_on_cpu(cls, prefix, masked, rng):
+    """The layer calls the engine function and registers its cuDNN twin (same
+    api_implements, api_preferred_device GPU) with its gradient functions;
+    the graph runs on this CPU machine."""
     tf.config.set_soft_device_placement(True)
-    x = rng.normal(size=(2, 4, 3)).astype("float32")
-    layer = cls(5, return_sequences=True)
+    steps, features, units = 4, 3, 5
+    x = rng.normal(size=(2, steps, features)).astype("float32")
+    mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
+    layer = cls(units, return_sequences=True)
     layer(x)
 
     @tf.function
-    def train_step(inputs):
+    def train_step(inputs, mask):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(layer(inputs))
+            loss = tf.reduce_sum(layer(inputs, mask=mask if masked else None))
         return loss, tape.gradient(loss, layer.trainable_weights)
 
     with tf.device("/GPU:0"):
-        concrete = train_step.get_concrete_function(tf.TensorSpec([None, 4, 3]))
+        concrete = train_step.get_concrete_function(
+            tf.TensorSpec([None, steps, features]), tf.TensorSpec([None, steps], tf.bool)
+        )
     library = concrete.graph.as_graph_def().library.function
-    assert any(n.op == "CudnnRNNV3" for f in library for n in f.node_def)
-    assert any(n.op == "CudnnRNNBackpropV3" for f in library for n in f.node_def)
-    assert any(n.op == "DeviceIndex" for n in concrete.graph.as_graph_def().node)
-    loss, grads = train_step(x)  # on this CPU machine the engine branch runs
-    assert np.isfinite(loss.numpy()) and all(g is not None for g in grads)
-    np.testing.assert_allclose(concrete(tf.constant(x))[0], loss, rtol=1e-6)
+    pair = _implementations(library, prefix)
+    assert sorted(pair) == ["CPU", "GPU"]
+    cpu_ops = _ops(f for c in pair["CPU"] for f in _reachable(library, c.signature.name))
+    gpu_ops = _ops(f for g in pair["GPU"] for f in _reachable(library, g.signature.name))
+    assert not any(op.startswith("Cudnn") for op in cpu_ops)
+    assert {"CudnnRNNV3", "CudnnRNNBackpropV3"} <= gpu_ops
+    # a mask cuDNN cannot take falls back to the engine inside the GPU function
+    assert ("While" in gpu_ops or "StatelessWhile" in gpu_ops) == masked
+
+    # the called and the registered function take and return the same tensors
+    def inference(device):
+        (f,) = [
+            f
+            for f in pair[device]
+            if "forward" not in f.signature.name and "backward" not in f.signature.name
+        ]
+        return f
+
+    cpu_fn, gpu_fn = inference("CPU"), inference("GPU")
+    for args in ("input_arg", "output_arg"):
+        assert [a.type for a in getattr(cpu_fn.signature, args)] == [
+            a.type for a in getattr(gpu_fn.signature, args)
+        ]
+    graph = function_def_to_graph.function_def_to_graph(
+        next(f for f in _reachable(library, gpu_fn.signature.name) if "CudnnRNNV3" in _ops([f]))
+    )
+    (op,) = [o for o in graph.get_operations() if o.type == "CudnnRNNV3"]
+    g = 4 if "lstm" in prefix else 3
+    assert op.get_attr("rnn_mode") == (b"lstm" if g == 4 else b"gru")
+    assert op.get_attr("direction") == b"unidirectional"
+    assert op.get_attr("time_major") is True
+    assert op.inputs[0].shape.as_list() == [steps, None, features]
+    assert op.inputs[1].shape.as_list() == [1, None, units]
+    assert op.inputs[3].shape.as_list() == [g * units * (features + units + 2)]
+
+    loss, grads = train_step(x, mask)  # on this CPU machine the engine runs
+    assert np.isfinite(loss.numpy()) and all(gr is not None for gr in grads)
+    np.testing.assert_allclose(concrete(tf.constant(x), tf.constant(mask))[0], loss, rtol=1e-6)
+    expected = layer(x, mask=mask if masked else None)  # eager: the engine, no functions
+    np.testing.assert_allclose(loss, tf.reduce_sum(expected), rtol=1e-5)
 
 
 def test_mask_supported_and_sequence_lengths():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-from conftest import OUTPUT_TOL
+from tolerances import OUTPUT_TOL
 from tf_keras.src.layers.rnn.cudnn_gru import CuDNNGRU
 from tf_keras.src.layers.rnn.cudnn_lstm import CuDNNLSTM
 from tf_keras.src.saving.legacy import hdf5_format

@@ -7,6 +7,7 @@ from typing import Any
 import tensorflow as tf
 import tf_keras
 
+from tfrnn.layers.cudnn_selection import bidirectional_halves
 from tfrnn.layers.rnn import split_list_inputs
 from tfrnn.saving import deserialize_layer
 
@@ -141,8 +142,22 @@ class Bidirectional(tf_keras.layers.Layer):
             half = len(initial_state) // 2
             forward_kwargs["initial_state"] = list(initial_state[:half])
             backward_kwargs["initial_state"] = list(initial_state[half:])
-        forward = self.forward_layer(inputs, **forward_kwargs)
-        backward = self.backward_layer(inputs, **backward_kwargs)
+        # Two qualifying tfrnn LSTM (or GRU) halves: one bidirectional cuDNN call on a GPU.
+        halves = bidirectional_halves(
+            self.forward_layer,
+            self.backward_layer,
+            inputs,
+            mask,
+            training,
+            initial_state,
+            constants,
+        )
+        if halves is None:
+            halves = (
+                self.forward_layer(inputs, **forward_kwargs),
+                self.backward_layer(inputs, **backward_kwargs),
+            )
+        forward, backward = halves
         states = []
         if self.return_state:
             states = list(forward[1:]) + list(backward[1:])

@@ -21,7 +21,7 @@ from tf_keras.layers import InputSpec
 from tfrnn.cells.base import StepFunctions, check_units, project_dense
 from tfrnn.engine import cudnn
 from tfrnn.engine.scan import ScanResult, scan
-from tfrnn.layers.cudnn_selection import run_by_device
+from tfrnn.layers.cudnn_selection import eager_cudnn_device, select_by_device
 from tfrnn.layers.rnn import RNN
 
 
@@ -135,12 +135,12 @@ class _CuDNNRNN(RNN):
         return super().call(inputs, training=training, initial_state=initial_state)
 
     def _run_sequence(self, inputs, mask, initial_state, training, constants):
-        states = list(initial_state)
+        weights = [
+            tf.convert_to_tensor(w) for w in (self.kernel, self.recurrent_kernel, self.bias)
+        ]
 
-        def run_cudnn():
-            params = cudnn.cudnn_layer_params(
-                self.mode, self.kernel, self.recurrent_kernel, self.bias
-            )
+        def run_cudnn(inputs, states, kernel, recurrent_kernel, bias):
+            params = cudnn.cudnn_layer_params(self.mode, kernel, recurrent_kernel, bias)
             result = cudnn.cudnn_rnn(
                 inputs,
                 states,
@@ -151,23 +151,29 @@ class _CuDNNRNN(RNN):
             )
             return [result.outputs[-1], result.outputs, *result.states]
 
-        def engine():
-            fns = self._engine_step_functions()
-            initial_output = tf.zeros_like(states[0])
+        def engine(inputs, states, kernel, recurrent_kernel, bias):
+            fns = self._engine_step_functions(kernel, recurrent_kernel, bias)
             result = scan(
                 fns.step,
                 fns.project(inputs),
                 states,
-                initial_output,
+                tf.zeros_like(states[0]),
                 go_backwards=self.go_backwards,
                 time_major=True,
             )
             return [result.last_output, result.outputs, *result.states]
 
-        last_output, outputs, *new_states = run_by_device(run_cudnn, engine)
+        args = {"inputs": inputs, "states": list(initial_state)}
+        args.update(zip(("kernel", "recurrent_kernel", "bias"), weights))
+        if tf.executing_eagerly():
+            flat = (run_cudnn if eager_cudnn_device() else engine)(**args)
+        else:
+            flat = select_by_device(f"tfrnn_cudnn_{self.mode}", engine, run_cudnn, args)
+        last_output, outputs, *new_states = flat
         return ScanResult(last_output, outputs if self.return_sequences else None, new_states)
 
-    def _engine_step_functions(self) -> StepFunctions:
+    def _engine_step_functions(self, kernel, recurrent_kernel, bias) -> StepFunctions:
+        """cuDNN's equations on the engine, from weights in this layer's layout."""
         raise NotImplementedError
 
     def get_config(self):
@@ -230,9 +236,9 @@ class CuDNNLSTM(_CuDNNRNN):
 
         return forget_bias_one
 
-    def _engine_step_functions(self) -> StepFunctions:
+    def _engine_step_functions(self, kernel, recurrent_kernel, bias) -> StepFunctions:
         kernel, recurrent_kernel, input_bias, recurrent_bias = cudnn.cudnn_layer_to_keras(
-            self.mode, self.kernel, self.recurrent_kernel, self.bias
+            self.mode, kernel, recurrent_kernel, bias
         )
         bias = input_bias + recurrent_bias
 
@@ -266,9 +272,9 @@ class CuDNNGRU(_CuDNNRNN):
 
     mode = cudnn.GRU
 
-    def _engine_step_functions(self) -> StepFunctions:
+    def _engine_step_functions(self, kernel, recurrent_kernel, bias) -> StepFunctions:
         kernel, recurrent_kernel, input_bias, recurrent_bias = cudnn.cudnn_layer_to_keras(
-            self.mode, self.kernel, self.recurrent_kernel, self.bias
+            self.mode, kernel, recurrent_kernel, bias
         )
 
         def project(inputs):

@@ -1,19 +1,44 @@
 """Choosing cuDNN for LSTM and GRU: the config check, the ``use_cudnn``
-argument and the run-time choice by device."""
+argument and the run-time choice by device.
+
+The choice is tf_keras's own mechanism: two ``tf.function``s with the same
+unique ``api_implements`` attribute, one with ``api_preferred_device``
+"CPU" (the engine) and one with "GPU" (CudnnRNNV3, falling back to the
+engine for a mask cuDNN cannot take). The layer calls the CPU function and
+only registers the GPU one in the graph; when the graph runs, grappler's
+implementation selector swaps in the GPU function wherever the call is
+placed on a GPU. So a SavedModel exported on a CPU machine carries both and
+picks cuDNN when served on a GPU, and one saved on a GPU runs on a CPU.
+Eagerly, the device is checked directly (as tf_keras does).
+
+The CPU function of an LSTM follows tf_keras's ``standard_lstm`` contract
+(tensor arguments ``inputs, init_h, init_c, kernel, recurrent_kernel,
+bias[, mask]``, results ``last_output, outputs, new_h, new_c, runtime``,
+attributes ``time_major`` and ``go_backwards``; inputs are time-major),
+which is what TFLite's converter fuses into UNIDIRECTIONAL_SEQUENCE_LSTM.
+The GRU's follows ``standard_gru`` (no ``init_c``/``new_c``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import tensorflow as tf
-from tensorflow.python.ops import cond_v2, control_flow_util
 from tf_keras import activations
 
 from tfrnn.cells.base import dropout_masks
 from tfrnn.engine import cudnn
-from tfrnn.engine.scan import ScanResult
+from tfrnn.engine.scan import ScanResult, scan
 
 USE_CUDNN_VALUES = ("auto", True, False)
+
+#: the ``runtime`` result of the function contract: which implementation ran
+RUNTIME_CPU = 1.0
+RUNTIME_GPU = 2.0
 
 
 def check_use_cudnn(layer_name: str, use_cudnn: Any) -> str | bool:
@@ -30,15 +55,160 @@ def _is(fn: Any, *candidates: Any) -> bool:
     return any(fn is c for c in candidates)
 
 
+# ------------------------------------------------------------ device choice
+def eager_cudnn_device() -> bool:
+    """Eagerly: a GPU exists and ops placed here land on it."""
+    if not tf.config.list_logical_devices("GPU"):
+        return False
+    return tf.DeviceSpec.from_string(tf.zeros([]).device).device_type == "GPU"
+
+
+def select_by_device(
+    api_name: str,
+    cpu_impl: Callable[..., Any],
+    gpu_impl: Callable[..., Any],
+    kwargs: dict[str, Any],
+    attributes: dict[str, Any] | None = None,
+) -> Any:
+    """Call ``cpu_impl(**kwargs)`` as a function grappler may swap for ``gpu_impl``.
+
+    Both become ``tf.function``s with ``api_implements=<api_name>_<uuid>``
+    and ``api_preferred_device`` CPU / GPU; the GPU one (and its gradient
+    functions) is added to the graph without being called. Both must take
+    and return the same tensors. Graph mode only.
+    """
+    common = {"api_implements": f"{api_name}_{uuid.uuid4()}", **(attributes or {})}
+
+    def function(impl, device):
+        return tf.function(
+            impl,
+            autograph=False,
+            experimental_attributes={**common, "api_preferred_device": device},
+        )
+
+    outputs = function(cpu_impl, "CPU")(**kwargs)
+    registered = function(gpu_impl, "GPU").get_concrete_function(**kwargs)
+    registered.add_to_graph()
+    registered.add_gradient_functions_to_graph()
+    return outputs
+
+
+# ------------------------------------------------------------ the two bodies
+@contextlib.contextmanager
+def _reading_weights(cell, weights: Sequence[tf.Tensor]) -> Iterator[None]:
+    """Within this context ``cell.weight_tensors()`` returns ``weights``, so the
+    cell's step functions read function arguments instead of capturing its
+    variables."""
+    object.__setattr__(cell, "weight_tensors", lambda: tuple(weights))
+    try:
+        yield
+    finally:
+        object.__delattr__(cell, "weight_tensors")
+
+
+def engine_sequence(
+    cell,
+    inputs: tf.Tensor,
+    states: list[tf.Tensor],
+    weights: Sequence[tf.Tensor],
+    mask: tf.Tensor | None,
+    *,
+    go_backwards: bool,
+    zero_output_for_mask: bool,
+    return_sequences: bool,
+) -> ScanResult:
+    """The engine on time-major ``inputs`` with ``cell``'s equations and ``weights``
+    (kernel, recurrent kernel, bias); no dropout."""
+    with _reading_weights(cell, weights):
+        fns = cell.step_functions(inputs[0], training=False)
+    return scan(
+        fns.step,
+        fns.project(inputs),
+        states,
+        tf.zeros_like(states[0]),
+        mask=mask,
+        go_backwards=go_backwards,
+        zero_output_for_mask=zero_output_for_mask,
+        time_major=True,
+        return_all_outputs=return_sequences,
+    )
+
+
+def cudnn_sequence(
+    mode: str,
+    inputs: tf.Tensor,
+    states: list[tf.Tensor],
+    params: tf.Tensor,
+    mask: tf.Tensor | None,
+    *,
+    go_backwards: bool,
+    zero_output_for_mask: bool,
+    return_sequences: bool,
+) -> ScanResult:
+    """CudnnRNNV3 on time-major ``inputs``, with the engine's results."""
+    result = cudnn.cudnn_rnn(
+        inputs,
+        states,
+        params,
+        mode=mode,
+        mask=mask,
+        go_backwards=go_backwards,
+        time_major=True,
+        zero_output_for_mask=zero_output_for_mask,
+    )
+    outputs = result.outputs if return_sequences else None
+    return ScanResult(result.outputs[-1], outputs, result.states)
+
+
+def _contract(result: ScanResult, runtime: float) -> tuple[tf.Tensor, ...]:
+    """``last_output, outputs, *states, runtime``; without all outputs,
+    ``outputs`` is the last one with a time axis of 1 (as tf_keras)."""
+    outputs = result.outputs
+    if outputs is None:
+        outputs = tf.expand_dims(result.last_output, 0)
+    return (result.last_output, outputs, *result.states, tf.constant(runtime))
+
+
+def _from_contract(flat: Sequence[tf.Tensor], return_sequences: bool) -> ScanResult:
+    last_output, outputs, *states, _ = flat
+    return ScanResult(last_output, outputs if return_sequences else None, list(states))
+
+
+def _signature(mode: str, run: Callable[..., tuple]) -> Callable[..., tuple]:
+    """``run(inputs, states, weights, mask)`` under tf_keras's argument names."""
+    if mode == cudnn.LSTM:
+
+        def standard_lstm(inputs, init_h, init_c, kernel, recurrent_kernel, bias, mask=None):
+            return run(inputs, [init_h, init_c], (kernel, recurrent_kernel, bias), mask)
+
+        return standard_lstm
+
+    def standard_gru(inputs, init_h, kernel, recurrent_kernel, bias, mask=None):
+        return run(inputs, [init_h], (kernel, recurrent_kernel, bias), mask)
+
+    return standard_gru
+
+
+def _signature_kwargs(mode, inputs, states, weights, mask) -> dict[str, Any]:
+    names = ["init_h", "init_c"] if mode == cudnn.LSTM else ["init_h"]
+    kernel, recurrent_kernel, bias = weights
+    return {
+        "inputs": inputs,
+        **dict(zip(names, states)),
+        "kernel": kernel,
+        "recurrent_kernel": recurrent_kernel,
+        "bias": bias,
+        "mask": mask,
+    }
+
+
 class CudnnSelection:
     """Mixin for the LSTM and GRU layers (CellLayer subclasses).
 
     With ``use_cudnn`` 'auto' or True and a qualifying config, the layer's
-    sequence computation picks, at run time, CudnnRNNV3 when the op runs on
-    a GPU (and the mask, if any, is right-padded with no empty row) and the
-    engine otherwise. The choice is a graph op (``DeviceIndex`` choosing a
-    ``Case`` branch), so a SavedModel exported on a CPU uses cuDNN when served on
-    a GPU. Under XLA the engine runs.
+    sequence computation runs CudnnRNNV3 when it is placed on a GPU (and
+    the mask, if any, is right-padded with no empty row) and the engine
+    otherwise; see the module docstring for how.
     """
 
     cudnn_mode: ClassVar[str]
@@ -71,90 +241,201 @@ class CudnnSelection:
             return "reset_after must be True"
         return None
 
-    def _cudnn_params(self) -> tf.Tensor:
-        cell = self.cell
+    def cudnn_eligible(self) -> bool:
+        """use_cudnn allows cuDNN and the configuration qualifies."""
+        return self.use_cudnn is not False and self.cudnn_blocker() is None
+
+    def cudnn_params(self, weights: Sequence[tf.Tensor]) -> tf.Tensor:
+        """CudnnRNNV3's params buffer from (kernel, recurrent kernel, bias)."""
         pack = cudnn.lstm_params if self.cudnn_mode == cudnn.LSTM else cudnn.gru_params
-        return pack(cell.kernel, cell.recurrent_kernel, cell.bias)
+        return pack(*weights)
+
+    def sequence_options(self) -> dict[str, bool]:
+        return {
+            "go_backwards": self.go_backwards,
+            "zero_output_for_mask": self.zero_output_for_mask,
+            "return_sequences": self.return_sequences,
+        }
 
     def _run_sequence(self, inputs, mask, initial_state, training, constants):
-        def engine():
-            result = super(CudnnSelection, self)._run_sequence(
-                inputs, mask, initial_state, training, constants
-            )
-            return _flatten(result)
-
-        if (
-            self.use_cudnn is False
+        engine_only = (
+            not self.cudnn_eligible()
             or constants
             or tf.nest.is_nested(inputs)
-            or self.cudnn_blocker()
-        ):
-            return _pack(engine(), self.return_sequences, len(initial_state))
+            or (tf.executing_eagerly() and not eager_cudnn_device())
+        )
+        if engine_only:
+            return super()._run_sequence(inputs, mask, initial_state, training, constants)
+        # As tf_keras: one input dropout mask for all gates, drawn outside
+        # the swappable functions.
+        masks = dropout_masks(inputs[0], self.cell.dropout, 1, training)
+        if masks is not None:
+            inputs = inputs * masks[0]
+        states = list(initial_state)
+        weights = self.cell.weight_tensors()
+        options = self.sequence_options()
+        if tf.executing_eagerly():
+            return self._cudnn_with_fallback(inputs, states, weights, mask, **options)
+        flat = select_by_device(
+            self.cudnn_mode,
+            _signature(self.cudnn_mode, self._contract_fn(self._engine, RUNTIME_CPU, options)),
+            _signature(
+                self.cudnn_mode,
+                self._contract_fn(self._cudnn_with_fallback, RUNTIME_GPU, options),
+            ),
+            _signature_kwargs(self.cudnn_mode, inputs, states, weights, mask),
+            {"time_major": True, "go_backwards": self.go_backwards},
+        )
+        return _from_contract(flat, self.return_sequences)
 
-        def run_cudnn():
-            x = inputs
-            masks = dropout_masks(x[0], self.cell.dropout, 1, training)
-            if masks is not None:
-                x = x * masks[0]
-            result = cudnn.cudnn_rnn(
-                x,
-                list(initial_state),
-                self._cudnn_params(),
-                mode=self.cudnn_mode,
-                mask=mask,
-                go_backwards=self.go_backwards,
-                time_major=True,
-                zero_output_for_mask=self.zero_output_for_mask,
-            )
-            outputs = [result.outputs] if self.return_sequences else []
-            return [result.outputs[-1], *outputs, *result.states]
+    @staticmethod
+    def _contract_fn(run, runtime, options):
+        def body(inputs, states, weights, mask):
+            return _contract(run(inputs, states, weights, mask, **options), runtime)
 
-        use_cudnn = None
-        if mask is not None:
-            use_cudnn = cudnn.mask_supported(mask, time_major=True)
-        flat = run_by_device(run_cudnn, engine, use_cudnn)
-        return _pack(flat, self.return_sequences, len(initial_state))
+        return body
+
+    def _engine(self, inputs, states, weights, mask, **options) -> ScanResult:
+        return engine_sequence(self.cell, inputs, states, weights, mask, **options)
+
+    def _cudnn_with_fallback(self, inputs, states, weights, mask, **options) -> ScanResult:
+        """cuDNN, or the engine when ``mask`` is not right-padded (or has an empty row)."""
+        run_cudnn = functools.partial(
+            cudnn_sequence, self.cudnn_mode, inputs, states, self.cudnn_params(weights), mask
+        )
+        if mask is None:
+            return run_cudnn(**options)
+        return tf.cond(
+            cudnn.mask_supported(mask, time_major=True),
+            lambda: run_cudnn(**options),
+            lambda: self._engine(inputs, states, weights, mask, **options),
+        )
 
 
-def run_by_device(run_cudnn, engine, qualifies: tf.Tensor | None = None) -> list[tf.Tensor]:
-    """``run_cudnn()`` when running on a GPU (and ``qualifies``), else ``engine()``.
-
-    Both return flat lists of matching tensors. Eagerly without a GPU, or
-    under XLA, only ``engine`` is traced.
-    """
-    if (
-        tf.executing_eagerly() and not tf.config.list_logical_devices("GPU")
-    ) or control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
-        return engine()
-    use_cudnn = running_on_gpu()
-    if qualifies is not None:
-        use_cudnn = tf.logical_and(use_cudnn, qualifies)
-    # Not lowered to Switch/Merge: lowering inlines CudnnRNNV3 into the
-    # graph, which then cannot be placed on a CPU-only machine.
-    return cond_v2.indexed_case(
-        tf.where(use_cudnn, 0, 1), [run_cudnn, engine], lower_using_switch_merge=False
+# ------------------------------------------------------------ Bidirectional
+def _fusable_halves(forward, backward, inputs, training, constants) -> bool:
+    """Both halves of a Bidirectional can run as one bidirectional cuDNN call."""
+    halves = (forward, backward)
+    return (
+        isinstance(forward, CudnnSelection)
+        and type(backward) is type(forward)
+        and all(layer.cudnn_eligible() for layer in halves)
+        and not forward.go_backwards
+        and backward.go_backwards
+        and forward.time_major == backward.time_major
+        and forward.cell.units == backward.cell.units
+        and not any(layer.stateful or layer.activity_regularizer for layer in halves)
+        and constants is None
+        and isinstance(inputs, tf.Tensor)
+        and all(dropout_masks(inputs, layer.cell.dropout, 1, training) is None for layer in halves)
+        and (not tf.executing_eagerly() or eager_cudnn_device())
     )
 
 
-def running_on_gpu() -> tf.Tensor:
-    """Boolean scalar, decided when the graph runs: this op is placed on a GPU.
+def _layer_output(layer, result: ScanResult):
+    """What ``layer(...)`` returns for ``result`` (time-major)."""
+    output = result.last_output
+    if layer.return_sequences:
+        output = result.outputs if layer.time_major else _swap_batch_time(result.outputs)
+    return [output, *result.states] if layer.return_state else output
 
-    ``DeviceIndex`` reports the type of the device it runs on, so a graph
-    traced (or a SavedModel exported) on a CPU machine answers True when run
-    on a GPU. Grappler's implementation selector folds a ``DeviceIndex`` that
-    feeds a ``Case`` directly, which crashes TF 2.21 once gradients exist
-    (tf.__internal__.execute_fn_for_device); here it feeds a comparison and
-    runs as a kernel.
+
+def _swap_batch_time(x: tf.Tensor) -> tf.Tensor:
+    return tf.transpose(x, [1, 0, 2])
+
+
+def bidirectional_halves(forward, backward, inputs, mask, training, initial_state, constants):
+    """``(forward(inputs), backward(inputs))`` of a tfrnn.Bidirectional from one
+    bidirectional CudnnRNNV3 call on a GPU (the engine elsewhere, chosen at run
+    time as for one layer), or None when the halves do not qualify (the
+    caller then calls them one by one).
+
+    ``initial_state``: None or the forward states then the backward states.
     """
-    return tf.equal(tf.raw_ops.DeviceIndex(device_names=["GPU"]), 0)
+    if not _fusable_halves(forward, backward, inputs, training, constants):
+        return None
+    dtype = inputs.dtype
+    if mask is not None:
+        mask = forward._validated_mask(tf.nest.flatten(mask)[0], inputs)
+    if initial_state is None:
+        states = forward.get_initial_state(inputs) + backward.get_initial_state(inputs)
+    else:
+        half = len(initial_state) // 2
+        states = forward._validated_initial_state(
+            initial_state[:half], inputs.shape[1 if forward.time_major else 0]
+        ) + backward._validated_initial_state(
+            initial_state[half:], inputs.shape[1 if forward.time_major else 0]
+        )
+    states = [tf.cast(s, dtype) for s in states]
+    if not forward.time_major:
+        inputs = _swap_batch_time(inputs)
+        mask = None if mask is None else tf.transpose(mask)
+    n_states = len(states) // 2
+    options = (forward.sequence_options(), backward.sequence_options())
 
+    def engine(inputs, forward_states, backward_states, forward_weights, backward_weights, mask):
+        results = (
+            forward._engine(inputs, forward_states, forward_weights, mask, **options[0]),
+            backward._engine(inputs, backward_states, backward_weights, mask, **options[1]),
+        )
+        return tuple(t for r in results for t in _contract(r, RUNTIME_CPU))
 
-def _flatten(result: ScanResult) -> list[tf.Tensor]:
-    outputs = [] if result.outputs is None else [result.outputs]
-    return [result.last_output, *outputs, *tf.nest.flatten(result.states)]
+    def run_cudnn(
+        inputs, forward_states, backward_states, forward_weights, backward_weights, mask
+    ):
+        forward_result, backward_result = cudnn.cudnn_bidirectional(
+            inputs,
+            forward_states,
+            backward_states,
+            forward.cudnn_params(forward_weights),
+            backward.cudnn_params(backward_weights),
+            mode=forward.cudnn_mode,
+            mask=mask,
+            time_major=True,
+            zero_output_for_mask=forward.zero_output_for_mask,
+        )
+        # the backward layer returns its outputs in processing order
+        backward_outputs = tf.reverse(backward_result.outputs, [0])
+        results = (
+            ScanResult(forward_result.outputs[-1], forward_result.outputs, forward_result.states),
+            ScanResult(backward_outputs[-1], backward_outputs, backward_result.states),
+        )
+        return tuple(
+            t
+            for r, o in zip(results, options)
+            for t in _contract(
+                r if o["return_sequences"] else r._replace(outputs=None), RUNTIME_GPU
+            )
+        )
 
+    def cudnn_with_fallback(
+        inputs, forward_states, backward_states, forward_weights, backward_weights, mask
+    ):
+        args = (inputs, forward_states, backward_states, forward_weights, backward_weights, mask)
+        if mask is None:
+            return run_cudnn(*args)
+        return tf.cond(
+            cudnn.mask_supported(mask, time_major=True),
+            lambda: run_cudnn(*args),
+            lambda: engine(*args),
+        )
 
-def _pack(flat: list[tf.Tensor], return_sequences: bool, n_states: int) -> ScanResult:
-    flat = list(flat)
-    outputs = flat[1] if return_sequences else None
-    return ScanResult(flat[0], outputs, flat[-n_states:])
+    kwargs = {
+        "inputs": inputs,
+        "forward_states": states[:n_states],
+        "backward_states": states[n_states:],
+        "forward_weights": forward.cell.weight_tensors(),
+        "backward_weights": backward.cell.weight_tensors(),
+        "mask": mask,
+    }
+    if tf.executing_eagerly():
+        flat = cudnn_with_fallback(**kwargs)
+    else:
+        flat = select_by_device(
+            f"tfrnn_bidirectional_{forward.cudnn_mode}", engine, cudnn_with_fallback, kwargs
+        )
+    size = len(flat) // 2
+    return tuple(
+        _layer_output(layer, _from_contract(part, layer.return_sequences))
+        for layer, part in ((forward, flat[:size]), (backward, flat[size:]))
+    )
