@@ -448,6 +448,55 @@ def test_traced_under_gpu_registers_cudnn_function_and_runs_on_cpu(cls, prefix, 
     np.testing.assert_allclose(loss, tf.reduce_sum(expected), rtol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_bidirectional_traced_under_gpu_registers_one_bidirectional_cudnn_call(rng, name, masked):
+    tf.config.set_soft_device_placement(True)
+    steps, features, units = 4, 3, 5
+    x = rng.normal(size=(2, steps, features)).astype("float32")
+    mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]], bool)
+    kw = dict(return_sequences=True, return_state=True)
+    layer = tfrnn.Bidirectional(getattr(tfrnn, name)(units, **kw))
+    reference = tfrnn.Bidirectional(getattr(tfrnn, name)(units, use_cudnn=False, **kw))
+    layer(x), reference(x)
+    reference.set_weights(layer.get_weights())
+
+    def train_step_of(wrapper):
+        @tf.function
+        def train_step(inputs, mask):
+            with tf.GradientTape() as tape:
+                outputs = wrapper(inputs, mask=mask if masked else None)
+                loss = tf.add_n([tf.reduce_sum(o) for o in outputs])
+            return outputs, tape.gradient(loss, wrapper.trainable_weights)
+
+        return train_step
+
+    train_step = train_step_of(layer)
+    with tf.device("/GPU:0"):
+        concrete = train_step.get_concrete_function(
+            tf.TensorSpec([None, steps, features]), tf.TensorSpec([None, steps], tf.bool)
+        )
+    library = concrete.graph.as_graph_def().library.function
+    pair = _implementations(library, f"tfrnn_bidirectional_{name.lower()}_")
+    assert sorted(pair) == ["CPU", "GPU"]
+    assert not any(f.attr["api_implements"].s.startswith(b"lstm_") for f in library)
+    assert not any(f.attr["api_implements"].s.startswith(b"gru_") for f in library)
+    with_cudnn = [f for f in library if "CudnnRNNV3" in _ops([f])]
+    assert with_cudnn and all(
+        [n.attr["direction"].s for n in f.node_def if n.op == "CudnnRNNV3"] == [b"bidirectional"]
+        for f in with_cudnn
+    )
+    gpu_ops = _ops(f for g in pair["GPU"] for f in _reachable(library, g.signature.name))
+    assert "CudnnRNNBackpropV3" in gpu_ops
+    cpu_ops = _ops(f for c in pair["CPU"] for f in _reachable(library, c.signature.name))
+    assert not any(op.startswith("Cudnn") for op in cpu_ops)
+
+    # on this CPU machine: the numbers (and gradients) of two engine layers
+    got, want = train_step(x, mask), train_step_of(reference)(x, mask)
+    for g, w in zip(tf.nest.flatten(got), tf.nest.flatten(want)):
+        np.testing.assert_allclose(g, w, atol=OUTPUT_TOL)
+
+
 def test_mask_supported_and_sequence_lengths():
     right = np.array([[1, 1, 0], [1, 1, 1]], bool)
     assert bool(cudnn.mask_supported(right, time_major=False))

@@ -4,12 +4,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-from tolerances import OUTPUT_TOL
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.lite.python import schema_py_generated as schema
+from tensorflow.lite.tools import flatbuffer_utils
 from tf_keras.src.layers.rnn.cudnn_gru import CuDNNGRU
 from tf_keras.src.layers.rnn.cudnn_lstm import CuDNNLSTM
 from tf_keras.src.saving.legacy import hdf5_format
+from tolerances import OUTPUT_TOL
 
 import tfrnn
+from tfrnn.export.tflite import interpreter as tflite_interpreter
 
 PAIRS = [
     (tfrnn.CuDNNLSTM, CuDNNLSTM, lambda **k: tf_keras.layers.LSTM(6, **k)),
@@ -140,3 +144,84 @@ def test_selected_graph_gives_tf_keras_numbers_on_cpu(rng, name, go_backwards):
         assert _max_diff(tf.function(lambda v, m=m: ours(v, mask=m))(x), theirs(x, mask=m)) < (
             OUTPUT_TOL
         )
+
+
+def _saved_functions(path):
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((path / "saved_model.pb").read_bytes())
+    return saved.meta_graphs[0].graph_def.library.function
+
+
+def _masked_stack(lib):
+    return tf_keras.Sequential(
+        [
+            tf_keras.Input((5, 3)),
+            tf_keras.layers.Masking(),
+            lib.LSTM(4, return_sequences=True),
+            lib.GRU(4),
+        ]
+    )
+
+
+@pytest.mark.slow
+def test_saved_model_from_cpu_holds_both_implementations_and_runs(tmp_path, rng):
+    x = rng.normal(size=(2, 5, 3)).astype("float32")
+    x[0, 3:] = 0.0  # masked steps
+    ours, theirs = _masked_stack(tfrnn), _masked_stack(tf_keras.layers)
+    ours.set_weights(theirs.get_weights())
+    tf.saved_model.save(ours, str(tmp_path / "ours"))
+    theirs.save(tmp_path / "theirs", save_format="tf")
+    library = _saved_functions(tmp_path / "ours")
+    for prefix in (b"lstm_", b"gru_"):
+        pair = {}
+        for f in library:
+            if f.attr["api_implements"].s.startswith(prefix):
+                pair.setdefault(f.attr["api_preferred_device"].s, set()).update(
+                    n.op for n in f.node_def
+                )
+        assert sorted(pair) == [b"CPU", b"GPU"]
+        assert "CudnnRNNBackpropV3" not in pair[b"CPU"]
+    assert any(n.op == "CudnnRNNV3" for f in library for n in f.node_def)
+    theirs_count = len(_saved_functions(tmp_path / "theirs"))
+    print(f"SavedModel functions: tfrnn {len(library)}, tf_keras {theirs_count}")
+    assert len(library) < theirs_count
+    restored = tf.saved_model.load(str(tmp_path / "ours"))
+    (served,) = restored.signatures["serving_default"](tf.constant(x)).values()
+    np.testing.assert_allclose(served, theirs(x), atol=OUTPUT_TOL)
+
+
+def _tflite_builtin_ops(content):
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    return {
+        names[max(model.operatorCodes[o.opcodeIndex].builtinCode, 0)]
+        for subgraph in model.subgraphs
+        for o in subgraph.operators
+    }
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_plain_tflite_converter_fuses_the_engine_function_as_tf_keras(rng, go_backwards, masked):
+    """The called function follows standard_lstm's contract, so TFLite's own
+    converter fuses it as it fuses tf_keras's (and leaves it a loop with a mask)."""
+    x = rng.normal(size=(2, 5, 3)).astype("float32")
+    x[0, 3:] = 0.0
+    inputs = tf_keras.Input((5, 3), batch_size=2)
+    hidden = tf_keras.layers.Masking()(inputs) if masked else inputs
+    model = tf_keras.Model(
+        inputs, tfrnn.LSTM(4, return_sequences=True, go_backwards=go_backwards)(hidden)
+    )
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.TFLITE_BUILTINS,
+        tf.lite.OpsSet.SELECT_TF_OPS,
+    ]
+    content = converter.convert()
+    assert ("UNIDIRECTIONAL_SEQUENCE_LSTM" in _tflite_builtin_ops(content)) is not masked
+    interpreter = tflite_interpreter(content)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(got, model(x), atol=OUTPUT_TOL)

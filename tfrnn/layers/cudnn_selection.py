@@ -34,8 +34,6 @@ from tfrnn.cells.base import dropout_masks
 from tfrnn.engine import cudnn
 from tfrnn.engine.scan import ScanResult, scan
 
-USE_CUDNN_VALUES = ("auto", True, False)
-
 #: the ``runtime`` result of the function contract: which implementation ran
 RUNTIME_CPU = 1.0
 RUNTIME_GPU = 2.0
@@ -174,17 +172,19 @@ def _from_contract(flat: Sequence[tf.Tensor], return_sequences: bool) -> ScanRes
     return ScanResult(last_output, outputs if return_sequences else None, list(states))
 
 
-def _signature(mode: str, run: Callable[..., tuple]) -> Callable[..., tuple]:
-    """``run(inputs, states, weights, mask)`` under tf_keras's argument names."""
+def _standard_signature(mode: str, run: Callable[..., ScanResult], runtime: float):
+    """``run(inputs, states, weights, mask) -> ScanResult`` as a function with
+    the arguments and results of tf_keras's ``standard_lstm`` / ``standard_gru``."""
     if mode == cudnn.LSTM:
 
         def standard_lstm(inputs, init_h, init_c, kernel, recurrent_kernel, bias, mask=None):
-            return run(inputs, [init_h, init_c], (kernel, recurrent_kernel, bias), mask)
+            result = run(inputs, [init_h, init_c], (kernel, recurrent_kernel, bias), mask)
+            return _contract(result, runtime)
 
         return standard_lstm
 
     def standard_gru(inputs, init_h, kernel, recurrent_kernel, bias, mask=None):
-        return run(inputs, [init_h], (kernel, recurrent_kernel, bias), mask)
+        return _contract(run(inputs, [init_h], (kernel, recurrent_kernel, bias), mask), runtime)
 
     return standard_gru
 
@@ -278,22 +278,18 @@ class CudnnSelection:
             return self._cudnn_with_fallback(inputs, states, weights, mask, **options)
         flat = select_by_device(
             self.cudnn_mode,
-            _signature(self.cudnn_mode, self._contract_fn(self._engine, RUNTIME_CPU, options)),
-            _signature(
+            _standard_signature(
+                self.cudnn_mode, functools.partial(self._engine, **options), RUNTIME_CPU
+            ),
+            _standard_signature(
                 self.cudnn_mode,
-                self._contract_fn(self._cudnn_with_fallback, RUNTIME_GPU, options),
+                functools.partial(self._cudnn_with_fallback, **options),
+                RUNTIME_GPU,
             ),
             _signature_kwargs(self.cudnn_mode, inputs, states, weights, mask),
             {"time_major": True, "go_backwards": self.go_backwards},
         )
         return _from_contract(flat, self.return_sequences)
-
-    @staticmethod
-    def _contract_fn(run, runtime, options):
-        def body(inputs, states, weights, mask):
-            return _contract(run(inputs, states, weights, mask, **options), runtime)
-
-        return body
 
     def _engine(self, inputs, states, weights, mask, **options) -> ScanResult:
         return engine_sequence(self.cell, inputs, states, weights, mask, **options)
