@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import tensorflow as tf
+from tensorflow.python.eager import context as eager_context
 from tf_keras import activations
 
 from tfrnn.cells.base import dropout_masks
@@ -55,10 +56,11 @@ def _is(fn: Any, *candidates: Any) -> bool:
 
 # ------------------------------------------------------------ device choice
 def eager_cudnn_device() -> bool:
-    """Eagerly: a GPU exists and ops placed here land on it."""
+    """Eagerly: a GPU exists and the device scope is a GPU or unset (tf_keras's rule)."""
     if not tf.config.list_logical_devices("GPU"):
         return False
-    return tf.DeviceSpec.from_string(tf.zeros([]).device).device_type == "GPU"
+    scope = eager_context.get_device_name()  # what tf_keras's LSTM/GRU read too
+    return scope is None or tf.DeviceSpec.from_string(scope).device_type == "GPU"
 
 
 def select_by_device(
