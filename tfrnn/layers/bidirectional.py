@@ -78,6 +78,10 @@ class Bidirectional(tf_keras.layers.Layer):
         for direction in (self.forward_layer, self.backward_layer):
             if hasattr(direction, "zero_output_for_mask"):
                 direction.zero_output_for_mask = direction.return_sequences
+        # The wrapped layer itself, never built, as tf_keras keeps it: `.keras`
+        # files then hold `layer/` (empty), `forward_layer/` and
+        # `backward_layer/`, the layout tf_keras reads and writes.
+        self.layer = layer
         self.merge_mode = merge_mode
         if weights:
             half = len(weights) // 2
@@ -101,10 +105,6 @@ class Bidirectional(tf_keras.layers.Layer):
                     f"Bidirectional '{self.name}': forward and backward layers must agree "
                     f"on `{attr}` ({getattr(layer, attr)} vs {getattr(backward_layer, attr)})."
                 )
-
-    @property
-    def layer(self):
-        return self.forward_layer
 
     def __call__(self, inputs, initial_state=None, constants=None, **kwargs):
         inputs, initial_state, constants = split_list_inputs(
