@@ -26,14 +26,17 @@ from tfrnn.export.fused_lstm import (
     fusion_blocker,
 )
 from tfrnn.export.loop import builtin_scan
+from tfrnn.layers.bidirectional import Bidirectional
 from tfrnn.layers.conv_lstm import ConvLSTM
 from tfrnn.layers.lstm import LSTM
 from tfrnn.layers.rnn import RNN, _state_sizes
 
 
 def recurrent_layers(model: tf_keras.Model) -> list[RNN]:
-    """Every tfrnn recurrent layer in ``model`` (Bidirectional halves included)."""
-    return [m for m in model.submodules if isinstance(m, RNN)]
+    """Every tfrnn recurrent layer that ``model`` runs (Bidirectional halves
+    included; the never-called layer a Bidirectional was made from excluded)."""
+    templates = {id(m.layer) for m in model.submodules if isinstance(m, Bidirectional)}
+    return [m for m in model.submodules if isinstance(m, RNN) and id(m) not in templates]
 
 
 def check_exportable(model: tf_keras.Model) -> None:
@@ -178,6 +181,9 @@ def traced_as(
             restore.append((obj, name, obj.__dict__.get(name, _MISSING)))
             object.__setattr__(obj, name, value)
 
+    for wrapper in model.submodules:
+        if isinstance(wrapper, Bidirectional):
+            set_attr(wrapper, "_fuse_halves", False)  # each half is swapped below
     for layer in recurrent_layers(model):
         zero_states: list[tf.Tensor] = []
         if state_feed is not None and layer.stateful:

@@ -92,6 +92,10 @@ class Bidirectional(tf_keras.layers.Layer):
         self.return_state = layer.return_state
         self.supports_masking = True
         self._num_constants = 0
+        # Run two qualifying halves as one bidirectional cuDNN call (see
+        # cudnn_selection.bidirectional_halves). Export turns this off while it
+        # traces, so each half's sequence computation can be swapped.
+        self._fuse_halves = True
 
     def _check_backward_layer(self, layer, backward_layer):
         if backward_layer.go_backwards == layer.go_backwards:
@@ -143,15 +147,17 @@ class Bidirectional(tf_keras.layers.Layer):
             forward_kwargs["initial_state"] = list(initial_state[:half])
             backward_kwargs["initial_state"] = list(initial_state[half:])
         # Two qualifying tfrnn LSTM (or GRU) halves: one bidirectional cuDNN call on a GPU.
-        halves = bidirectional_halves(
-            self.forward_layer,
-            self.backward_layer,
-            inputs,
-            mask,
-            training,
-            initial_state,
-            constants,
-        )
+        halves = None
+        if self._fuse_halves:
+            halves = bidirectional_halves(
+                self.forward_layer,
+                self.backward_layer,
+                inputs,
+                mask,
+                training,
+                initial_state,
+                constants,
+            )
         if halves is None:
             halves = (
                 self.forward_layer(inputs, **forward_kwargs),
