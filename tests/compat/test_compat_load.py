@@ -2,10 +2,11 @@
 
 import json
 
+import h5py
 import numpy as np
 import pytest
 from error_log import record
-from legacy_fixtures import write_keras0, write_named
+from legacy_fixtures import HDF5_OBJECT_HEADER_LIMIT, write_keras0, write_named
 from legacy_reference import conv_lstm, cudnn_lstm, gru, gru_reset_after, lstm, simple_rnn
 from tfrnn.compat import (
     convert_layer_weights,
@@ -13,6 +14,7 @@ from tfrnn.compat import (
     load_legacy_model,
     load_legacy_weights,
 )
+from tfrnn.compat.hdf5 import read_named
 
 import tfrnn
 
@@ -48,6 +50,46 @@ def check(model, x, expected, label):
     record(label, err)
     assert err < TOL, err
     return err
+
+
+# ---------------------------------------------------------------- file layouts
+def test_fixture_layouts_follow_the_writers(tmp_path, rng):
+    """Where each generation put its attributes (Keras 1 Container.save_weights /
+    save_model; Keras 2 save_weights_to_hdf5_group / save_model), so the tests
+    read files shaped like the real ones."""
+    w = [("lstm_1_W", rng.standard_normal((D, 4 * U)))]
+    write_named(tmp_path / "k1w.h5", [("input_1", []), ("lstm_1", w)])
+    write_named(tmp_path / "k1m.h5", [("lstm_1", w)], keras_version="1.2.2", model_config={})
+    write_named(tmp_path / "k2w.h5", [("lstm_1", w)], keras_version="2.2.4", backend="theano")
+    write_named(
+        tmp_path / "k2m.h5",
+        [("lstm_1", w)],
+        keras_version="2.2.4",
+        backend="tensorflow",
+        model_config={},
+    )
+    with h5py.File(tmp_path / "k1w.h5", "r") as f:
+        assert sorted(f.attrs) == ["layer_names"]
+        assert f.attrs["layer_names"].dtype.kind == "S"
+        assert f["input_1"].attrs["weight_names"].shape == (0,)
+    with h5py.File(tmp_path / "k1m.h5", "r") as f:
+        assert sorted(f.attrs) == ["keras_version", "model_config"]
+        assert sorted(f["model_weights"].attrs) == ["layer_names"]
+    with h5py.File(tmp_path / "k2w.h5", "r") as f:
+        assert sorted(f.attrs) == ["backend", "keras_version", "layer_names"]
+    with h5py.File(tmp_path / "k2m.h5", "r") as f:
+        assert sorted(f.attrs) == ["backend", "keras_version", "model_config"]
+        assert sorted(f["model_weights"].attrs) == ["backend", "keras_version", "layer_names"]
+    got = [detect_generation(tmp_path / n) for n in ("k1w.h5", "k1m.h5", "k2w.h5", "k2m.h5")]
+    assert [(g.generation, g.keras_version, g.backend) for g in got] == [
+        ("keras1", None, None),
+        ("keras1", "1.2.2", None),
+        ("keras2", "2.2.4", "theano"),
+        ("keras2", "2.2.4", "tensorflow"),
+    ]
+    for bad in ({"keras_version": "2.2.4"}, {"keras_version": "1.2.2"}, {"backend": "theano"}):
+        with pytest.raises(ValueError):
+            write_named(tmp_path / "bad.h5", [("lstm_1", w)], **bad)
 
 
 # ---------------------------------------------------------------- Keras 0.x
@@ -429,6 +471,30 @@ def test_keras2_chunked_names_nested_paths_stacked(tmp_path, rng):
     model = load_legacy_model(tmp_path / "w.h5", config=str(tmp_path / "c.json"))
     h = lstm(lstm(x, g1), g2, inner="sigmoid")
     check(model, x, h @ Wd + bd, "keras2 | LSTM+TimeDistributed(Dense) | chunked names, stacked")
+
+
+def test_keras2_layer_names_over_the_header_limit(tmp_path, rng):
+    """Keras 2 split a name list only past HDF5_OBJECT_HEADER_LIMIT (64512 bytes),
+    into np.array_split chunks of one fixed-length array; all chunks read in order."""
+    g = per_gate(rng, "ifco")
+    k, r, b = fused(g, "ifco")
+    filler = [(f"activation_{i:04d}_" + "x" * 90, []) for i in range(700)]
+    lstm_layer = (
+        "lstm_1",
+        [("lstm_1/kernel:0", k), ("lstm_1/recurrent_kernel:0", r), ("lstm_1/bias:0", b)],
+    )
+    layers = filler[:350] + [lstm_layer] + filler[350:]
+    write_named(tmp_path / "w.h5", layers, keras_version="2.2.4", backend="theano")
+    with h5py.File(tmp_path / "w.h5", "r") as f:
+        assert "layer_names" not in f.attrs
+        chunks = [f.attrs[f"layer_names{i}"] for i in range(2)]
+        assert "layer_names2" not in f.attrs
+        assert chunks[0].dtype == chunks[1].dtype and chunks[0].dtype.kind == "S"
+        assert sum(c.nbytes for c in chunks) > HDF5_OBJECT_HEADER_LIMIT
+        named = read_named(f, "w.h5")
+    assert list(named) == [name for name, _ in layers]
+    assert [a.shape for a in named["lstm_1"]] == [(D, 4 * U), (U, 4 * U), (4 * U,)]
+    assert detect_generation(tmp_path / "w.h5").generation == "keras2"
 
 
 def _cudnn_lstm_weights(rng):
