@@ -49,7 +49,7 @@ def _keras1_config(ordering, border_mode):
         "inner_activation": "hard_sigmoid",
         "dim_ordering": ordering,
         "border_mode": border_mode,
-        "subsample": [1, 1],
+        # Keras 1 ConvLSTM2D.get_config wrote no subsample (nor regularizers or dropout).
         "return_sequences": True,
         "go_backwards": False,
         "stateful": False,
