@@ -140,6 +140,32 @@ def test_keras0_sequential_lstm_gru_simple(tmp_path, rng, fmt):
     check(model, x, expected, f"keras0 | LSTM+GRU+SimpleRNN | stacked Sequential, {fmt} config")
 
 
+def test_keras0_yaml_written_by_python2(tmp_path, rng):
+    """Keras 0.x to_yaml was yaml.dump: under Python 2 a config that had been
+    through json.loads came out with !!python/unicode strings (and !!python/long
+    for longs, !!python/str for non-ASCII byte strings) next to !!python/tuple."""
+    x = rng.standard_normal((B, T, D))
+    gl = per_gate(rng, "icfo")
+    W, Uu, b = rng.normal(0, 0.5, (U, 2)), rng.normal(0, 0.5, (2, 2)), rng.normal(0, 0.5, 2)
+    write_keras0(tmp_path / "w.h5", [flat(gl, "icfo"), [W, Uu, b]])
+    u = "!!python/unicode"
+    text = (
+        f"class_mode: {u} 'categorical'\n"
+        "layers:\n"
+        f"- {{activation: {u} 'tanh', custom_name: !!python/str 'lstm_\\xE9', init: {u}"
+        f" 'glorot_uniform', inner_activation: {u} 'hard_sigmoid', input_dim: 3,"
+        f" input_length: !!python/long '5', input_shape: !!python/tuple [5, 3],"
+        f" name: {u} 'LSTM', output_dim: 4, return_sequences: true}}\n"
+        f"- {{activation: {u} 'tanh', input_dim: 4, name: {u} 'SimpleRNN', output_dim: 2}}\n"
+        f"name: {u} 'Sequential'\n"
+    )
+    model = load_legacy_model(tmp_path / "w.h5", config=text)
+    expected = simple_rnn(lstm(x, gl), W, Uu, b)[:, -1]
+    check(model, x, expected, "keras0 | LSTM+SimpleRNN | Python 2 YAML (!!python/unicode, long)")
+    with pytest.raises(ValueError, match="safe loader"):
+        load_legacy_model(tmp_path / "w.h5", config=text + "x: !!python/name:os.system ''\n")
+
+
 def test_keras0_yaml_refuses_python_objects(tmp_path):
     write_keras0(tmp_path / "w.h5", [[]])
     evil = "name: !!python/object/apply:os.system ['echo hacked']\nlayers: []\n"
