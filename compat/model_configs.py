@@ -200,6 +200,13 @@ def _graph(config: dict[str, Any], source: Source) -> ModelSpec:
     for entry in config.get("input_config", []):
         spec = LayerSpec(entry["name"], "InputLayer", {"name": entry["name"]}, "InputLayer", {})
         spec.config["dtype"] = "int32" if entry.get("dtype") == "int" else "float32"
+        if entry.get("input_shape") is None:
+            # Graph.add_input(batch_input_shape=...) recorded input_shape None.
+            raise ValueError(
+                f"Graph input '{entry['name']}': the config records no input_shape (the "
+                "input was added with batch_input_shape, which Keras 0.x did not save); "
+                "add 'input_shape' to its input_config entry."
+            )
         spec.input_shape = (None, *tuple(entry["input_shape"]))
         taken.add(spec.name)
         specs.append(spec)

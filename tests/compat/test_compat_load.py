@@ -198,6 +198,20 @@ def test_keras0_graph(tmp_path, rng):
     check(model, x, h @ Wd + bd, "keras0 | LSTM+GRU | Graph container, concat")
 
 
+def test_keras0_graph_input_without_shape(tmp_path):
+    """Graph.add_input(batch_input_shape=...) saved input_shape None in input_config."""
+    write_keras0(tmp_path / "g.h5", [[]], graph=True)
+    config = {
+        "name": "Graph",
+        "input_config": [{"name": "seq", "input_shape": None, "dtype": "float"}],
+        "node_config": [{"name": "rnn", "input": "seq", "inputs": []}],
+        "output_config": [{"name": "out", "input": "rnn", "inputs": []}],
+        "nodes": {"rnn": {"name": "LSTM", "output_dim": U}},
+    }
+    with pytest.raises(ValueError, match="Graph input 'seq'.*input_shape"):
+        load_legacy_model(tmp_path / "g.h5", config=config)
+
+
 # ---------------------------------------------------------------- Keras 1.x
 def _k1_layer(cls, name, **cfg):
     return {"class_name": cls, "config": {"name": name, **cfg}}
