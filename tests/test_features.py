@@ -543,6 +543,52 @@ def test_constants_eager_and_symbolic(x, rng):
     assert np.abs(np.asarray(other[0]) - np.asarray(models[1]([x, constants])[0])).max() > 1e-3
 
 
+def test_constants_reach_the_cells_of_a_stack_that_take_them(x, rng):
+    """As tf_keras's StackedRNNCells: constants go to each cell whose call
+    accepts them (here the first and the last), not to the others."""
+    constants = tf.constant(rng.normal(size=(BATCH, 3)).astype("float32"))
+
+    def cells(module):
+        return lambda: [ConstantsCell(UNITS), module.GRUCell(3), ConstantsCell(2)]
+
+    kwargs = dict(return_sequences=True, return_state=True)
+    reference = tf_keras.layers.RNN(cells(tf_keras.layers)(), **kwargs)
+    ours = tfrnn.RNN(cells(tfrnn)(), **kwargs)
+    # tfrnn's StackedRNNCells inside tf_keras's RNN takes the constants too
+    foreign = tf_keras.layers.RNN(tfrnn.StackedRNNCells(cells(tfrnn)()), **kwargs)
+    for layer in (reference, ours, foreign):
+        layer(x, constants=[constants])
+    randomize(reference, rng)
+    ours.set_weights(reference.get_weights())
+    foreign.set_weights(reference.get_weights())
+    call_kwargs = {"constants": [constants], "mask": tf.constant(HOLES)}
+    assert_twins_agree(reference, ours, x, call_kwargs, "stacked constants", watch=[constants])
+    assert_twins_agree(reference, foreign, x, call_kwargs, "tf_keras RNN, tfrnn stack")
+    # a stack none of whose cells takes constants refuses them, naming the stack
+    plain = tfrnn.RNN([tfrnn.GRUCell(2), tfrnn.LSTMCell(2)])
+    with pytest.raises(ValueError, match=r"StackedRNNCells.*takes no `constants`"):
+        plain(x, constants=[constants])
+
+
+def test_unknown_cell_class_in_a_config_says_what_to_do(x):
+    """Loading a config whose custom cell class is not registered names the
+    layer and the class, and says how to make it known."""
+    for layer in (
+        tfrnn.RNN(ConstantsCell(UNITS), name="conditioned"),
+        tfrnn.RNN([MinimalRNNCell(3), MinimalRNNCell(2)], name="stack"),
+    ):
+        config = tf_keras.layers.serialize(layer)
+        with pytest.raises(
+            ValueError, match=r"(ConstantsCell|MinimalRNNCell).*unknown.*custom_objects"
+        ):
+            tf_keras.layers.deserialize(config)
+        with pytest.raises(ValueError, match=r"'(conditioned|stack)'|StackedRNNCells"):
+            tf_keras.layers.deserialize(config)
+        known = {"ConstantsCell": ConstantsCell, "MinimalRNNCell": MinimalRNNCell}
+        restored = tf_keras.layers.deserialize(config, custom_objects=known)
+        assert type(restored) is tfrnn.RNN
+
+
 # ---------------------------------------------------------- 10. custom cells
 class ShapedCell(tf_keras.layers.Layer):
     """A cell whose state_size/output_size take each documented form."""

@@ -191,3 +191,103 @@ def test_bidirectional_symbolic_initial_state(name, x, rng):
     assert_close(ours(x, initial_state=states), expected, OUTPUT_TOL, "eager initial_state")
     zeros = ours(x)
     assert np.abs(np.asarray(zeros) - np.asarray(expected)).max() > 1e-3
+
+
+class ConditionedCell(tf_keras.layers.Layer):
+    """A custom cell, not registered with Keras, that reads external constants."""
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.state_size = units
+
+    def build(self, input_shape):
+        if isinstance(input_shape, list):
+            input_shape = input_shape[0]
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, self.units), name="recurrent_kernel"
+        )
+        self.constant_kernel = self.add_weight(shape=(2, self.units), name="constant_kernel")
+
+    def call(self, inputs, states, constants):
+        h = tf.tanh(
+            tf.matmul(inputs, self.kernel)
+            + tf.matmul(states[0], self.recurrent_kernel)
+            + tf.matmul(constants[0], self.constant_kernel)
+        )
+        return h, [h]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@pytest.mark.parametrize("stacked", [False, True])
+def test_bidirectional_custom_cell_with_constants(stacked, x, rng):
+    """tfrnn.Bidirectional copies a tfrnn.RNN whose (unregistered) custom cell
+    takes constants, as tf_keras's Bidirectional does; eager and symbolic."""
+    constants = tf.constant(rng.normal(size=(BATCH, 2)).astype("float32"))
+
+    def wrap(module):
+        cell = [ConditionedCell(UNITS), ConditionedCell(2)] if stacked else ConditionedCell(UNITS)
+        return module.Bidirectional(module.RNN(cell, return_sequences=True))
+
+    reference, ours = wrap(tf_keras.layers), wrap(tfrnn)
+    reference(x, constants=[constants])
+    ours(x, constants=[constants])
+    assert type(ours.backward_layer.cell) is type(ours.forward_layer.cell)
+    same_weights(reference, ours, rng)
+    call_kwargs = {"constants": [constants], "mask": tf.constant(MASK)}
+    assert_twins_agree(reference, ours, x, call_kwargs, "constants", watch=[constants])
+    sequence, condition = tf_keras.Input((None, FEATURES)), tf_keras.Input((2,))
+    models = [
+        tf_keras.Model([sequence, condition], layer(sequence, constants=[condition]))
+        for layer in (reference, ours)
+    ]
+    assert_close(models[1]([x, constants]), models[0]([x, constants]), OUTPUT_TOL, "symbolic")
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("batch_known", [False, True])
+def test_tf_keras_time_distributed_with_mask(name, batch_known, rng):
+    """Embedding(mask_zero) on (batch, outer, time) tokens, then TimeDistributed
+    over a recurrent layer: each sequence is masked inside the layer, as with
+    the tf_keras twin, whether or not the batch size is known."""
+    tokens = np.array(
+        [
+            [[5, 7, 9, 0, 0], [3, 0, 0, 0, 0]],
+            [[1, 2, 3, 4, 5], [4, 4, 0, 0, 0]],
+            [[0, 0, 0, 0, 0], [2, 6, 8, 1, 0]],
+        ]
+    )
+    models = []
+    for module in (tf_keras.layers, tfrnn):
+        inputs = tf_keras.Input((2, None), batch_size=3 if batch_known else None, dtype="int32")
+        embedded = tf_keras.layers.Embedding(10, FEATURES, mask_zero=True)(inputs)
+        recurrent = getattr(module, name)(UNITS, return_sequences=True)
+        models.append(tf_keras.Model(inputs, tf_keras.layers.TimeDistributed(recurrent)(embedded)))
+    reference, ours = models
+    same_weights(reference, ours, rng)
+    expected = reference(tokens)
+    assert_close(ours(tokens), expected, OUTPUT_TOL, "TimeDistributed with a mask")
+    assert_close(ours.predict(tokens, verbose=0), expected, OUTPUT_TOL, "predict")
+    # and it is the inner layer on each masked sequence
+    inner = ours.layers[-1].layer
+    embedded = ours.layers[1](tokens).numpy().reshape(6, 5, FEATURES)
+    flat_mask = tf.constant(tokens.reshape(6, 5) != 0)
+    direct = inner(embedded, mask=flat_mask).numpy().reshape(3, 2, 5, UNITS)
+    assert_close(ours(tokens), direct, OUTPUT_TOL, "inner layer with the reshaped mask")
+
+
+def test_tf_keras_time_distributed_around_tfrnn_bidirectional_with_mask(rng):
+    tokens = np.array([[[5, 7, 9, 0, 0], [3, 0, 0, 0, 0]], [[1, 2, 3, 4, 5], [4, 4, 0, 0, 0]]])
+    models = []
+    for module in (tf_keras.layers, tfrnn):
+        inputs = tf_keras.Input((2, None), dtype="int32")
+        embedded = tf_keras.layers.Embedding(10, FEATURES, mask_zero=True)(inputs)
+        wrapped = module.Bidirectional(module.GRU(UNITS, return_sequences=True))
+        models.append(tf_keras.Model(inputs, tf_keras.layers.TimeDistributed(wrapped)(embedded)))
+    same_weights(*models, rng)
+    assert_close(
+        models[1](tokens), models[0](tokens), OUTPUT_TOL, "TimeDistributed(Bidirectional)"
+    )

@@ -57,6 +57,26 @@ def get_activation(layer_name: str, identifier: Any, what: str) -> Callable:
         ) from err
 
 
+def check_cell(owner: str, cell: Any) -> None:
+    """A cell has ``call`` and ``state_size``; ``owner`` names the layer for the error.
+
+    A name in place of a cell is what tf_keras's deserializer returns for a
+    cell class it does not know (a model saved with a custom cell, loaded
+    without it).
+    """
+    if isinstance(cell, str):
+        raise ValueError(
+            f"{owner}: the cell class {cell!r} in its config is unknown. Register the "
+            "class (decorate it with @tf_keras.saving.register_keras_serializable()) "
+            f"or pass custom_objects={{{cell!r}: {cell}}} when loading."
+        )
+    if "call" not in dir(cell) or "state_size" not in dir(cell):
+        raise ValueError(
+            f"{owner}: a cell must have a `call` method and a `state_size` attribute; "
+            f"got {cell!r}."
+        )
+
+
 def dropout_masks(
     sample: tf.Tensor, rate: float, count: int, training: Any
 ) -> list[tf.Tensor] | None:
@@ -102,6 +122,11 @@ class RecurrentCell(tf_keras.layers.Layer):
         the shapes of the dropout masks, which are drawn here, once.
         """
         raise NotImplementedError(f"{type(self).__name__} must define step_functions")
+
+    def takes_constants(self) -> bool:
+        """Whether ``step_functions`` reads ``constants`` (a keyword argument
+        it then accepts); no single built-in cell does."""
+        return False
 
     def call(self, inputs, states, training=None):
         fns = self.step_functions(inputs, training)
@@ -242,6 +267,13 @@ def _accepts(fn: Callable, name: str) -> bool:
     return name in inspect.signature(fn).parameters
 
 
+def cell_takes_constants(cell: Any) -> bool:
+    """Whether ``cell`` reads the RNN's ``constants`` at each step."""
+    if isinstance(cell, RecurrentCell):
+        return cell.takes_constants()
+    return _accepts(cell.call, "constants")
+
+
 def step_functions_for(
     cell: Any, step_sample: tf.Tensor, training: Any = None, constants: list | None = None
 ) -> StepFunctions:
@@ -249,12 +281,14 @@ def step_functions_for(
     any other Keras cell (``call(inputs, states[, constants][, training])``)
     runs whole at each step."""
     if isinstance(cell, RecurrentCell):
-        if constants:
+        if not constants:
+            return cell.step_functions(step_sample, training)
+        if not cell.takes_constants():
             raise ValueError(
                 f"Cell '{cell.name}' ({type(cell).__name__}) takes no `constants`; pass "
                 "constants only to an RNN whose cell's call accepts them."
             )
-        return cell.step_functions(step_sample, training)
+        return cell.step_functions(step_sample, training, constants=constants)
     call = cell.call
     kwargs = {}
     if _accepts(call, "training"):

@@ -7,7 +7,13 @@ from typing import Any
 import tensorflow as tf
 import tf_keras
 
-from tfrnn.cells.base import RecurrentCell, StepFunctions, step_functions_for
+from tfrnn.cells.base import (
+    RecurrentCell,
+    StepFunctions,
+    cell_takes_constants,
+    check_cell,
+    step_functions_for,
+)
 from tfrnn.saving import deserialize_layer
 
 
@@ -28,11 +34,7 @@ class StackedRNNCells(RecurrentCell):
         if not isinstance(cells, (list, tuple)) or not cells:
             raise ValueError(f"StackedRNNCells needs a non-empty list of cells, got {cells!r}.")
         for cell in cells:
-            if "call" not in dir(cell) or "state_size" not in dir(cell):
-                raise ValueError(
-                    "StackedRNNCells: every cell needs a `call` method and a "
-                    f"`state_size` attribute; {cell!r} has not."
-                )
+            check_cell(f"StackedRNNCells '{kwargs.get('name', 'stacked_rnn_cells')}'", cell)
         super().__init__(**kwargs)
         self.cells = list(cells)
 
@@ -55,13 +57,26 @@ class StackedRNNCells(RecurrentCell):
             shape = tf.TensorShape([shape[0]] + size)
         self.built = True
 
-    def step_functions(self, step_sample, training=None) -> StepFunctions:
+    def takes_constants(self) -> bool:
+        return any(cell_takes_constants(cell) for cell in self.cells)
+
+    def call(self, inputs, states, constants=None, training=None):
+        # As tf_keras's: constants reach the cells whose call accepts them.
+        fns = self.step_functions(inputs, training, constants=constants)
+        output, new_states = fns.step(fns.project(inputs), list(tf.nest.flatten(states)))
+        return output, new_states
+
+    def step_functions(self, step_sample, training=None, constants=None) -> StepFunctions:
+        def functions_for(cell, sample):
+            cell_constants = constants if cell_takes_constants(cell) else None
+            return step_functions_for(cell, sample, training, cell_constants)
+
         batch = tf.shape(step_sample)[0]
-        functions = [step_functions_for(self.cells[0], step_sample, training)]
+        functions = [functions_for(self.cells[0], step_sample)]
         for previous, cell in zip(self.cells[:-1], self.cells[1:]):
             size = tf.TensorShape(cell_output_size(previous)).as_list()
             sample = tf.zeros(tf.concat([[batch], size], 0), step_sample.dtype)
-            functions.append(step_functions_for(cell, sample, training))
+            functions.append(functions_for(cell, sample))
 
         def step(projected, states):
             states = tf.nest.pack_sequence_as(self.state_size, tf.nest.flatten(states))

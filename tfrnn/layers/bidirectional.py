@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import tensorflow as tf
 import tf_keras
 
 from tfrnn.layers.cudnn_selection import bidirectional_halves
-from tfrnn.layers.rnn import split_list_inputs
+from tfrnn.layers.rnn import BatchIndependent, split_list_inputs
 from tfrnn.saving import deserialize_layer
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -26,15 +27,32 @@ def _merge(mode: str | None, forward: tf.Tensor, backward: tf.Tensor):
     return [forward, backward]
 
 
+def _cell_classes(layer: tf_keras.layers.Layer) -> dict[str, type]:
+    """Class name -> class of ``layer``'s cell and the cells nested in it, so a
+    copy rebuilt from the config finds cell classes that are not registered
+    (as tf_keras's Bidirectional does)."""
+    classes: dict[str, type] = {}
+    pending = [getattr(layer, "cell", None)]
+    while pending:
+        cell = pending.pop()
+        if cell is None:
+            continue
+        classes[type(cell).__name__] = type(cell)
+        pending.extend(getattr(cell, "cells", None) or [])
+    return classes
+
+
 def _copy_layer(layer: tf_keras.layers.Layer, flip_direction: bool) -> tf_keras.layers.Layer:
     config = layer.get_config()
     if flip_direction:
         config["go_backwards"] = not config["go_backwards"]
+    if "custom_objects" in inspect.signature(type(layer).from_config).parameters:
+        return type(layer).from_config(config, custom_objects=_cell_classes(layer))
     return type(layer).from_config(config)
 
 
 @tf_keras.saving.register_keras_serializable(package="tfrnn")
-class Bidirectional(tf_keras.layers.Layer):
+class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
     """Bidirectional wrapper for recurrent layers (tf_keras's arguments).
 
     Args:

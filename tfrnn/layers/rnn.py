@@ -9,7 +9,7 @@ import tensorflow as tf
 import tf_keras
 from tf_keras.layers import InputSpec
 
-from tfrnn.cells.base import step_functions_for
+from tfrnn.cells.base import check_cell, step_functions_for
 from tfrnn.cells.stacked import StackedRNNCells, cell_output_size
 from tfrnn.engine.scan import scan
 from tfrnn.saving import deserialize_layer
@@ -53,8 +53,24 @@ def _swap_batch_time(x: tf.Tensor) -> tf.Tensor:
     return tf.transpose(x, [1, 0] + list(range(2, x.shape.rank)))
 
 
+class BatchIndependent:
+    """Mixin: tf_keras treats the layer as one of its own batch-independent layers.
+
+    tf_keras's TimeDistributed runs a layer tf_keras exports as one call over
+    (batch * outer) sequences with the mask reshaped to match, and any other
+    layer once per outer step with the mask applied to its outputs
+    afterwards, which gives other numbers at masked steps. It tells the two
+    apart by the exported names below, inherited here from a mixin so the
+    tfrnn classes' own ``__dict__`` (which tf_keras's serializer reads for a
+    public name) stays without them and they serialize by registered name.
+    """
+
+    _keras_api_names = ("tfrnn",)
+    _keras_api_names_v1 = ("tfrnn",)
+
+
 @tf_keras.saving.register_keras_serializable(package="tfrnn")
-class RNN(tf_keras.layers.Layer):
+class RNN(BatchIndependent, tf_keras.layers.Layer):
     """Base class for recurrent layers; runs ``cell`` over the time axis.
 
     Arguments as tf_keras's ``RNN``: a cell (or a list of cells, stacked),
@@ -76,11 +92,7 @@ class RNN(tf_keras.layers.Layer):
     ) -> None:
         if isinstance(cell, (list, tuple)):
             cell = StackedRNNCells(cell)
-        if "call" not in dir(cell) or "state_size" not in dir(cell):
-            raise ValueError(
-                f"RNN layer '{kwargs.get('name', type(self).__name__)}': `cell` must have a "
-                f"`call` method and a `state_size` attribute; got {cell!r}."
-            )
+        check_cell(f"RNN layer '{kwargs.get('name', type(self).__name__)}'", cell)
         self.zero_output_for_mask = kwargs.pop("zero_output_for_mask", False)
         _translate_shape_kwargs(kwargs)
         super().__init__(**kwargs)
