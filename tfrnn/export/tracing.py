@@ -66,14 +66,21 @@ def signature_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
 
 
-def input_specs(model: tf_keras.Model, batch_size: int | None) -> list[tf.TensorSpec]:
+def input_specs(
+    model: tf_keras.Model,
+    batch_size: int | None,
+    time_steps: list[int | None] | None = None,
+) -> list[tf.TensorSpec]:
     """The model's inputs with batch ``batch_size`` (None: dynamic); other
-    dims as the model defines them (a None time axis stays dynamic)."""
+    dims as the model defines them (a None time axis stays dynamic), except
+    that ``time_steps`` (one entry per input, None to keep) fixes axis 1."""
     specs = []
-    for tensor, name in zip(model.inputs, model.input_names):
+    for i, (tensor, name) in enumerate(zip(model.inputs, model.input_names)):
         shape = tensor.shape.as_list()
         if batch_size is not None or not any(r.stateful for r in recurrent_layers(model)):
             shape[0] = batch_size
+        if time_steps is not None and time_steps[i] is not None:
+            shape[1] = time_steps[i]
         specs.append(tf.TensorSpec(shape, tensor.dtype, name=signature_name(name)))
     return specs
 
@@ -115,8 +122,12 @@ class TraceRecord:
     states: dict[str, list[tf.Tensor]] = field(default_factory=dict)
 
 
-def _builtin_run(layer: RNN, inputs, mask, initial_state, training, constants):
+def _builtin_run(layer: RNN, inputs, mask, initial_state, training, constants, unroll):
     first = tf.nest.flatten(inputs)[0]
+    if unroll and first.shape[0] is None:
+        raise ValueError(
+            f"Layer '{layer.name}' cannot be unrolled: its input has no static time length."
+        )
     fns = step_functions_for(layer.cell, first[0], training, constants)
     batch = tf.shape(first)[1]
     if isinstance(layer, ConvLSTM):
@@ -137,6 +148,7 @@ def _builtin_run(layer: RNN, inputs, mask, initial_state, training, constants):
         go_backwards=layer.go_backwards,
         zero_output_for_mask=layer.zero_output_for_mask,
         return_all_outputs=layer.return_sequences,
+        unroll=unroll,
     )
 
 
@@ -161,6 +173,7 @@ def traced_as(
     builtin_loops: bool,
     fuse_lstm: bool = False,
     state_feed: dict[str, list[tf.Tensor]] | None = None,
+    unroll: bool = False,
 ):
     """Within this context the model's recurrent layers trace as an artifact needs.
 
@@ -169,6 +182,8 @@ def traced_as(
     fuse_lstm: eligible LSTM layers call the fusable function instead.
     state_feed: layer name -> state tensors, used instead of the layer's
       initial (or stateful) state; the final states land in the record.
+    unroll: builtin loops are unrolled over their static time length
+      (no WHILE op); fused LSTM layers stay fused.
     """
     record = TraceRecord()
     restore: list[tuple[Any, str, Any]] = []
@@ -229,7 +244,9 @@ def traced_as(
                     record.not_fused[layer.name] = reason
             if result is None:
                 if builtin_loops:
-                    result = _builtin_run(layer, inputs, mask, initial_state, training, constants)
+                    result = _builtin_run(
+                        layer, inputs, mask, initial_state, training, constants, unroll
+                    )
                 else:
                     result = original(inputs, mask, initial_state, training, constants)
             if state_feed is not None:
@@ -273,23 +290,29 @@ def trace(
     streaming: bool,
     builtin_loops: bool,
     fuse_lstm: bool = False,
+    unroll: bool = False,
+    time_steps: list[int | None] | None = None,
 ) -> tuple[Any, TraceRecord]:
     """The concrete serving function of ``model`` and what its trace did.
 
     Streaming functions take the model's inputs then every recurrent
     layer's states (``<layer>_state_<i>``) and return the outputs then the
-    new states under the same names.
+    new states under the same names. ``time_steps`` fixes the inputs' time
+    axes (see ``input_specs``); ``unroll`` unrolls the builtin loops over
+    them (see ``traced_as``).
     """
     names = output_names(model)
-    specs = input_specs(model, batch_size)
+    specs = input_specs(model, batch_size, time_steps)
     if not streaming:
-        with traced_as(model, builtin_loops=builtin_loops, fuse_lstm=fuse_lstm) as record:
+        with traced_as(
+            model, builtin_loops=builtin_loops, fuse_lstm=fuse_lstm, unroll=unroll
+        ) as record:
             fn = tf.function(serving_function(model, names), input_signature=specs)
             return fn.get_concrete_function(), record
     plan = state_specs(model, specs[0].shape[0])
     feed: dict[str, list[tf.Tensor]] = {}
     n_inputs = len(specs)
-    with traced_as(model, builtin_loops=builtin_loops, state_feed=feed) as record:
+    with traced_as(model, builtin_loops=builtin_loops, state_feed=feed, unroll=unroll) as record:
 
         def serve_chunk(*args):
             inputs, states = args[:n_inputs], list(args[n_inputs:])
