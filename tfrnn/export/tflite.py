@@ -17,6 +17,7 @@ from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
 from tfrnn.export.atomic import atomic_output
+from tfrnn.export.requantize import add_missing_requantizes
 from tfrnn.export.tracing import (
     check_exportable,
     input_specs,
@@ -37,8 +38,10 @@ class TFLiteReport:
     ``max_abs_diff`` compares the artifact with the model on the check input
     (the first representative sample, else a random batch). For a quantized
     artifact, ``float32_size_bytes`` and ``float32_max_abs_diff`` describe
-    the same model converted without quantization, so the change in size
-    and accuracy is the difference.
+    the same function converted without quantization, so the change in size
+    and accuracy is the difference. ``unrolled_layers`` lists the layers
+    whose loop was unrolled for int8, and ``time_steps`` the time length
+    this fixed for each input (by name) whose time axis was dynamic.
     """
 
     path: str
@@ -52,6 +55,8 @@ class TFLiteReport:
     quantize: str | None = None
     float32_size_bytes: int | None = None
     float32_max_abs_diff: float | None = None
+    unrolled_layers: list[str] = field(default_factory=list)
+    time_steps: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -62,6 +67,12 @@ class TFLiteReport:
             f"fused LSTM layers: {', '.join(self.fused_layers) or 'none'}",
         ]
         lines += [f"not fused: {name} ({why})" for name, why in self.not_fused.items()]
+        if self.unrolled_layers:
+            fixed = ", ".join(f"{name}={steps}" for name, steps in self.time_steps.items())
+            lines.append(
+                f"unrolled for int8: {', '.join(self.unrolled_layers)}; time length fixed "
+                + (f"at {fixed}" if fixed else "by the model")
+            )
         lines.append(f"max abs diff vs the model: {self.max_abs_diff:.3g}")
         if self.quantize:
             lines.append(
@@ -191,7 +202,7 @@ def _model_outputs(model: tf_keras.Model, inputs: list[np.ndarray]) -> list[np.n
     return [np.asarray(o) for o in tf.nest.flatten(outputs)]
 
 
-def _converter(model, concrete, quantize, samples, state_zeros):
+def _converter(model, concrete, quantize, samples, sample_states):
     module = tf.Module()  # tracks the weights, so the converter keeps the signature
     module.weights = list(model.variables)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
@@ -202,17 +213,34 @@ def _converter(model, concrete, quantize, samples, state_zeros):
         converter.target_spec.supported_types = [tf.float16]
     elif quantize == "int8":
 
-        def representative_dataset():
+        def representative_dataset():  # by input name: the order of the graph's may differ
             for sample in samples:
-                batch = next(iter(sample.values())).shape[0]
-                yield [*sample.values(), *state_zeros(batch).values()]
+                for states in sample_states(sample):
+                    yield {**sample, **states}
 
         converter.representative_dataset = representative_dataset
     return converter
 
 
-def _convert(model, concrete, quantize, samples, state_zeros) -> bytes:
-    converter = _converter(model, concrete, quantize, samples, state_zeros)
+def _convert(model, concrete, quantize, samples=None, sample_states=None, float_ops=None) -> bytes:
+    """The TFLite flatbuffer of ``concrete``, builtin ops only.
+
+    int8 needs ``float_ops``, the ops of the same function converted
+    without quantization: TF 2.21's int8 calibrator crashes the process on
+    a WHILE loop, so a function that has one is refused before calibrating.
+    ``sample_states(sample)`` gives the state inputs (streaming) to
+    calibrate each sample with: a list of {name: array}.
+    An int8 REVERSE_V2 gets the requantize TF 2.21 leaves out (see
+    ``tfrnn.export.requantize``).
+    """
+    if quantize == "int8" and (float_ops is None or "WHILE" in float_ops):
+        raise ValueError(
+            f"quantize='int8' cannot calibrate model '{model.name}': its TFLite graph "
+            f"has a WHILE loop (ops: {', '.join(float_ops or ['unknown'])}), and TF 2.21's "
+            "int8 calibrator crashes the process on loops. Use quantize='dynamic' or "
+            "'float16'."
+        )
+    converter = _converter(model, concrete, quantize, samples, sample_states)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -236,7 +264,32 @@ def _convert(model, concrete, quantize, samples, state_zeros) -> bytes:
         raise ValueError(
             f"TFLite conversion of model '{model.name}' produced non-builtin ops {custom}."
         )
+    if quantize == "int8":
+        content, _ = add_missing_requantizes(content)
     return content
+
+
+def _int8_time_steps(model, specs, samples, looped) -> list[int | None]:
+    """Per input, the time length an unrolled int8 artifact fixes: None where
+    the model fixes it already, else the representative samples' one."""
+    steps = []
+    for spec in specs:
+        if spec.shape.rank < 2 or spec.shape[1] is not None:
+            steps.append(None)
+            continue
+        lengths = sorted({sample[spec.name].shape[1] for sample in samples})
+        if len(lengths) > 1:
+            raise ValueError(
+                f"quantize='int8' unrolls the time loop of layer(s) {looped} of model "
+                f"'{model.name}' (TF 2.21's int8 calibrator crashes on TFLite WHILE loops), "
+                f"so the artifact has one fixed time length; input '{spec.name}' has a "
+                f"dynamic time axis and the representative_data samples have lengths "
+                f"{lengths}. Give every sample the length the artifact should take (pad "
+                "them, with a mask if the model has one), or fix the input's length "
+                "(tf_keras.Input((T, ...)))."
+            )
+        steps.append(lengths[0])
+    return steps
 
 
 def _max_diff(content: bytes, inputs: dict, states: dict, expected: list, output_names) -> float:
@@ -262,8 +315,13 @@ def export_tflite(
         fused LSTM kernel needs a fixed batch size.
       quantize: None, 'float16', 'dynamic' (dynamic-range: int8 weights) or
         'int8' (int8 weights and activations, calibrated on
-        ``representative_data``; float32 inputs and outputs). 'int8' needs
-        every recurrent layer fused: TF 2.21's calibrator crashes on loops.
+        ``representative_data``; float32 inputs and outputs). TF 2.21's int8
+        calibrator crashes on TFLite WHILE loops, so under 'int8' every
+        layer that is not fused into UNIDIRECTIONAL_SEQUENCE_LSTM is
+        unrolled (UNPACK, one step per timestep, PACK) and the artifact
+        takes one fixed time length: the model input's own, else that of
+        the representative samples (which must then all share it). The
+        batch size stays as ``batch_size`` says (None: dynamic).
       representative_data: samples (an iterable, or a callable returning
         one) of the model's inputs: an array, a list of arrays or a dict by
         input name, each with a batch axis. The first is also the check input.
@@ -326,12 +384,17 @@ def export_tflite(
         fuse_lstm=fuse_lstm,
     )
     looped = [r.name for r in recurrent_layers(model) if r.name not in record.fused]
-    if quantize == "int8" and looped:
-        raise ValueError(
-            f"quantize='int8' cannot handle layer(s) {looped} of model '{model.name}': they "
-            "run as a TFLite WHILE loop, and TF 2.21's int8 calibrator crashes the process "
-            "on loops. Use quantize='dynamic' or 'float16', or (for LSTM layers) a fixed "
-            "batch_size so they fuse."
+    time_steps = None
+    if quantize == "int8" and looped:  # no WHILE for the calibrator: unroll the loops
+        time_steps = _int8_time_steps(model, specs, samples, looped)
+        concrete, record = trace(
+            model,
+            batch_size=batch_size,
+            streaming=streaming,
+            builtin_loops=True,
+            fuse_lstm=fuse_lstm,
+            unroll=True,
+            time_steps=time_steps,
         )
     output_names = list(concrete.structured_outputs)
     model_outputs = (
@@ -339,7 +402,27 @@ def export_tflite(
         if not streaming
         else [n for n in output_names if n not in state_zeros(1)]
     )
-    content = _convert(model, concrete, quantize, samples, state_zeros)
+    float_content = _convert(model, concrete, None)
+    content = float_content
+    if quantize is not None:
+
+        def sample_states(sample):
+            """Zero states, and the ones the float32 artifact reaches on the
+            sample: the int8 state inputs must cover what a stream feeds."""
+            zeros = state_zeros(next(iter(sample.values())).shape[0])
+            if not zeros:
+                return [zeros]
+            reached = run_tflite(float_content, {**sample, **zeros})
+            return [zeros, {name: reached[name] for name in zeros}]
+
+        content = _convert(
+            model,
+            concrete,
+            quantize,
+            samples,
+            sample_states,
+            float_ops=tflite_ops(float_content),
+        )
     diff = _max_diff(content, check, states, expected, model_outputs)
     report = TFLiteReport(
         path=str(path),
@@ -353,10 +436,13 @@ def export_tflite(
         else sorted(concrete.structured_input_signature[1]),
         outputs=output_names,
         quantize=quantize,
+        unrolled_layers=looped if time_steps is not None else [],
+        time_steps={
+            spec.name: steps for spec, steps in zip(specs, time_steps or []) if steps is not None
+        },
     )
     float_diff = diff
     if quantize is not None:
-        float_content = _convert(model, concrete, None, samples, state_zeros)
         float_diff = _max_diff(float_content, check, states, expected, model_outputs)
         report.float32_size_bytes = len(float_content)
         report.float32_max_abs_diff = float_diff
