@@ -87,27 +87,43 @@ def x(rng):
 
 
 # ------------------------------------------------------------------- 1. fit
-@pytest.mark.parametrize("name", NAMES)
-def test_fit_learns_and_tracks_tf_keras(name, rng):
-    """Training with fit lowers the loss clearly, epoch by epoch as tf_keras does
-    from the same initial weights."""
+def side_by_side(module, input_shape, units, **dense_kwargs):
+    """SimpleRNN, GRU and LSTM of ``module`` side by side on one input,
+    concatenated, then Dense(1): one model trains all three."""
+    inputs = tf_keras.Input(input_shape)
+    branches = [getattr(module, name)(units, name=name.lower())(inputs) for name in NAMES]
+    merged = tf_keras.layers.Concatenate()(branches)
+    return tf_keras.Model(inputs, tf_keras.layers.Dense(1, **dense_kwargs)(merged))
+
+
+def moved_layers(model, before):
+    """Names of the recurrent layers whose weights changed from ``before``."""
+    after = dict(zip([w.name for w in model.weights], model.get_weights()))
+    return {
+        name.split("/")[0]
+        for name, value in after.items()
+        if name.split("/")[0] in {n.lower() for n in NAMES}
+        and np.abs(value - before[name]).max() > 1e-4
+    }
+
+
+def test_fit_learns_and_tracks_tf_keras(rng):
+    """Training with fit lowers the loss clearly, epoch by epoch as tf_keras
+    does from the same initial weights, and every layer's weights end as
+    tf_keras's do."""
     inputs = rng.uniform(-1, 1, size=(32, 6, 2)).astype("float32")
     targets = inputs[:, :, :1].mean(axis=1) - 0.5 * inputs[:, -1, 1:]
-
-    def model(module):
-        m = tf_keras.Sequential(
-            [tf_keras.Input((6, 2)), getattr(module, name)(5), tf_keras.layers.Dense(1)]
-        )
-        m.compile(tf_keras.optimizers.Adam(0.03), "mse")
-        return m
-
-    reference, ours = model(tf_keras.layers), model(tfrnn)
+    reference, ours = side_by_side(tf_keras.layers, (6, 2), 5), side_by_side(tfrnn, (6, 2), 5)
     ours.set_weights(reference.get_weights())
-    fit = dict(batch_size=16, epochs=12, shuffle=False, verbose=0)
+    for model in (reference, ours):
+        model.compile(tf_keras.optimizers.Adam(0.03), "mse")
+    before = {w.name: w.numpy() for w in ours.weights}
+    fit = dict(batch_size=16, epochs=10, shuffle=False, verbose=0)
     ours_loss = ours.fit(inputs, targets, **fit).history["loss"]
     ref_loss = reference.fit(inputs, targets, **fit).history["loss"]
     assert ours_loss[-1] < 0.3 * ours_loss[0], ours_loss
     np.testing.assert_allclose(ours_loss, ref_loss, rtol=1e-3)
+    assert moved_layers(ours, before) == {"simplernn", "gru", "lstm"}
     assert_close(ours.get_weights(), reference.get_weights(), 1e-3, "weights after fit")
 
 
@@ -127,35 +143,32 @@ def test_mixed_float16(name, x, rng, mixed_float16):
     reference, ours = twins(name, x, rng, **kwargs)
     assert ours.compute_dtype == "float16" and ours.variable_dtype == "float32"
     assert all(v.dtype == tf.float32 for v in ours.weights)
-    for call_kwargs in ({}, {"mask": tf.constant(HOLES)}):
+    states = [tf.constant(rng.normal(size=(BATCH, UNITS)), tf.float16)] * n_states(name)
+    for call_kwargs in ({}, {"mask": tf.constant(HOLES), "initial_state": states}):
         outputs = ours(x, **call_kwargs)
         assert all(o.dtype == tf.float16 for o in outputs)
         assert_close(outputs, reference(x, **call_kwargs), MIXED_TOL, f"mixed {call_kwargs}")
 
-    def model(module):
-        m = tf_keras.Sequential(
-            [
-                tf_keras.Input((STEPS, FEATURES)),
-                getattr(module, name)(UNITS),
-                tf_keras.layers.Dense(1, dtype="float32"),
-            ]
-        )
-        m.compile(tf_keras.optimizers.SGD(0.1), "mse")
-        return m
 
-    ref_model, our_model = model(tf_keras.layers), model(tfrnn)
-    our_model.set_weights(ref_model.get_weights())
-    initial = our_model.get_weights()
+def test_mixed_float16_fit(x, rng, mixed_float16):
+    """fit under mixed_float16 (loss scaling included) updates every layer's
+    float32 weights as tf_keras's layers' are updated."""
+    reference = side_by_side(tf_keras.layers, (STEPS, FEATURES), UNITS, dtype="float32")
+    ours = side_by_side(tfrnn, (STEPS, FEATURES), UNITS, dtype="float32")
+    ours.set_weights(reference.get_weights())
+    for model in (reference, ours):
+        model.compile(tf_keras.optimizers.SGD(0.1), "mse")
+    assert ours.get_layer("lstm").compute_dtype == "float16"
+    before = {w.name: w.numpy() for w in ours.weights}
     targets = rng.normal(size=(BATCH, 1)).astype("float32")
     fit = dict(epochs=3, shuffle=False, verbose=0)
-    our_loss = our_model.fit(x, targets, **fit).history["loss"]
-    ref_loss = ref_model.fit(x, targets, **fit).history["loss"]
+    our_loss = ours.fit(x, targets, **fit).history["loss"]
+    ref_loss = reference.fit(x, targets, **fit).history["loss"]
     assert np.all(np.isfinite(our_loss))
     np.testing.assert_allclose(our_loss, ref_loss, rtol=MIXED_TOL)
-    assert all(w.dtype == np.float32 for w in our_model.get_weights())
-    moved = [np.abs(a - b).max() for a, b in zip(our_model.get_weights(), initial)]
-    assert max(moved[:3]) > 1e-4, "fit did not update the recurrent layer's weights"
-    assert_close(our_model.get_weights(), ref_model.get_weights(), MIXED_TOL, "mixed fit")
+    assert all(w.dtype == np.float32 for w in ours.get_weights())
+    assert moved_layers(ours, before) == {"simplernn", "gru", "lstm"}
+    assert_close(ours.get_weights(), reference.get_weights(), MIXED_TOL, "mixed fit")
 
 
 # ------------------------------------------------------ 5. MirroredStrategy
@@ -175,28 +188,26 @@ MIRRORED_SCRIPT = textwrap.dedent(
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     rng = np.random.default_rng(0)
     x = rng.normal(size=(8, 5, 3)).astype("float32")
+    x[1, 3:] = x[6, 2:] = 0.0  # masked tails
     y = rng.normal(size=(8, 1)).astype("float32")
 
-    def build(module):
+    def build():
         return tf_keras.Sequential([
             tf_keras.Input((5, 3)),
-            module.SimpleRNN(4, return_sequences=True),
-            module.GRU(4, return_sequences=True),
-            module.LSTM(3),
+            tf_keras.layers.Masking(0.0),
+            tfrnn.GRU(3, return_sequences=True),
+            tfrnn.LSTM(3),
             tf_keras.layers.Dense(1),
         ])
 
-    single = build(tfrnn)
+    single = build()
     initial = single.get_weights()
     single.compile(tf_keras.optimizers.SGD(0.1), "mse")
     strategy = tf.distribute.MirroredStrategy(devices)
     with strategy.scope():
-        mirrored = build(tfrnn)
+        mirrored = build()
         mirrored.set_weights(initial)
         mirrored.compile(tf_keras.optimizers.SGD(0.1), "mse")
-        reference = build(tf_keras.layers)
-        reference.set_weights(initial)
-        reference.compile(tf_keras.optimizers.SGD(0.1), "mse")
 
     # per-replica forward pass: each replica sees its half of the batch
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
@@ -216,7 +227,6 @@ MIRRORED_SCRIPT = textwrap.dedent(
     fit = dict(batch_size=8, epochs=3, shuffle=False, verbose=0)
     mirrored_loss = mirrored.fit(x, y, **fit).history["loss"]
     single_loss = single.fit(x, y, **fit).history["loss"]
-    reference_loss = reference.fit(x, y, **fit).history["loss"]
     replica_spread = max(
         float(np.abs(local.numpy() - strategy.experimental_local_results(v)[0].numpy()).max())
         for v in mirrored.trainable_variables
@@ -234,10 +244,9 @@ MIRRORED_SCRIPT = textwrap.dedent(
         ),
         "per_replica": per_replica,
         "halves": halves,
-        "losses": [mirrored_loss, single_loss, reference_loss],
+        "losses": [mirrored_loss, single_loss],
         "replica_spread": replica_spread,
         "vs_single": diff(mirrored, single),
-        "vs_tf_keras": diff(mirrored, reference),
     }))
     """
 )
@@ -247,8 +256,8 @@ def test_mirrored_strategy_two_cpus():
     """fit under MirroredStrategy over two logical CPUs (a fresh process: the
     logical devices must be set before TensorFlow initializes its devices):
     each replica computes its half of the batch, replicas hold identical
-    variables after fit, and training equals single-device training and
-    tf_keras's layers under the same strategy."""
+    variables after fit, and training equals single-device training (which
+    the fit tests compare with tf_keras)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     done = subprocess.run(
         [sys.executable, "-c", MIRRORED_SCRIPT],
@@ -262,13 +271,11 @@ def test_mirrored_strategy_two_cpus():
     assert len(result["devices"]) == 2 and result["replicas"] == 2 and result["locals"] == 2
     np.testing.assert_allclose(result["per_replica"], result["halves"], atol=OUTPUT_TOL)
     assert abs(result["per_replica"][0] - result["per_replica"][1]) > 1e-3
-    mirrored, single, reference = result["losses"]
+    mirrored, single = result["losses"]
     assert mirrored[-1] < mirrored[0]
     np.testing.assert_allclose(mirrored, single, rtol=1e-5)
-    np.testing.assert_allclose(mirrored, reference, rtol=1e-5)
     assert result["replica_spread"] == 0.0
     assert result["vs_single"] < OUTPUT_TOL
-    assert result["vs_tf_keras"] < OUTPUT_TOL
 
 
 # ------------------------------------------------------------------- 6. XLA
@@ -318,6 +325,14 @@ def test_ragged_input_matches_tf_keras(name, return_sequences, rng):
         return tape.gradient(loss, layer.trainable_weights)
 
     assert_close(grads(ours), grads(reference), GRAD_TOL, "ragged gradients")
+    # a functional model with a ragged Input
+    inputs = tf_keras.Input((None, FEATURES), ragged=True)
+    models = [tf_keras.Model(inputs, layer(inputs)) for layer in (reference, ours)]
+    ref_out, ours_out = models[0](ragged), models[1](ragged)
+    assert isinstance(ours_out, tf.RaggedTensor) == return_sequences
+    if return_sequences:
+        ref_out, ours_out = ref_out.flat_values, ours_out.flat_values
+    assert_close(ours_out, ref_out, OUTPUT_TOL, "ragged Input model")
 
 
 # --------------------------------------------------------------- 8. dropout
@@ -784,7 +799,9 @@ def test_regularizers(name, return_state, x, rng):
         sorted(float(v) for v in reference.losses),
         rtol=1e-5,
     )
-    # and fit's loss includes them the same way
+    if return_state:
+        return
+    # and the training loss includes them the same way
     for model in models:
         model.compile(tf_keras.optimizers.SGD(0.0), "mse")
     targets = [np.zeros(np.shape(o), "float32") for o in tf.nest.flatten(reference(x))]
