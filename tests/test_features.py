@@ -339,7 +339,7 @@ def test_ragged_input_matches_tf_keras(name, return_sequences, rng):
 RATE = 0.5
 
 
-def probe_weights(name, units, recurrent, implementation=2, reset_after=True):
+def probe_weights(name, units, recurrent, implementation=2, reset_after=True, saturate=10.0):
     """Weights (tf_keras layout) that make a layer with linear activation and
     hard_sigmoid gates compute ``h_t = x_t + [recurrent] (h_{t-1} * m_rec)``
     through its candidate path, with every input to that path dropped out
@@ -348,7 +348,7 @@ def probe_weights(name, units, recurrent, implementation=2, reset_after=True):
     eye = np.eye(units, dtype="float32")
     zero = np.zeros((units, units), "float32")
     rec = eye if recurrent else zero
-    on, off = np.full(units, 10.0, "float32"), np.full(units, -10.0, "float32")
+    on, off = np.full(units, saturate, "float32"), np.full(units, -saturate, "float32")
     blank = np.zeros(units, "float32")
     if name == "SimpleRNN":
         return [eye, rec, blank]
@@ -403,6 +403,28 @@ def test_input_dropout_mask_is_drawn_once_per_sequence(name, extra):
     assert len({tuple(row) for row in mask}) > 1, "every sample got the same mask"
     second = layer(ones, training=True).numpy()
     assert not np.array_equal(first, second), "the mask was not redrawn for a new call"
+
+
+@pytest.mark.parametrize("name", ["GRU", "LSTM"])
+def test_input_dropout_once_per_sequence_on_the_cudnn_selection_path(name):
+    """A tanh/sigmoid layer traced in a tf.function runs the cuDNN-selection
+    path (the engine function on a CPU), which applies the input dropout
+    outside the swappable functions; it too keeps one mask per sequence.
+    Probe weights with biases of +-30 saturate the sigmoid gates (to 1e-13),
+    so each output is the layer's value for x = 0 or for x = 1 / (1 - rate)."""
+    layer = getattr(tfrnn, name)(UNITS, dropout=RATE, return_sequences=True)
+    assert layer.cudnn_eligible()
+    ones = np.ones((BATCH, STEPS, UNITS), "float32")
+    layer(ones)
+    layer.set_weights(probe_weights(name, UNITS, recurrent=False, saturate=30.0))
+    kept = layer(ones / (1.0 - RATE)).numpy()  # inference: no dropout
+    dropped = layer(0.0 * ones).numpy()
+    assert np.abs(kept - dropped).min() > 0.1
+    trained = tf.function(lambda inputs: layer(inputs, training=True))(ones).numpy()
+    mask = np.abs(trained[:, 0, :] - kept[:, 0, :]) < 1e-6
+    assert mask.any() and not mask.all()
+    expected = np.where(mask[:, None, :], kept, dropped)
+    np.testing.assert_allclose(trained, expected, atol=1e-6, err_msg="one mask per sequence")
 
 
 @pytest.mark.parametrize("name,extra", DROPOUT_CASES)
