@@ -291,3 +291,44 @@ def test_tf_keras_time_distributed_around_tfrnn_bidirectional_with_mask(rng):
     assert_close(
         models[1](tokens), models[0](tokens), OUTPUT_TOL, "TimeDistributed(Bidirectional)"
     )
+
+
+@tf_keras.saving.register_keras_serializable(package="tfrnn_wrapper_tests")
+class RegisteredCell(ConditionedCell):
+    """ConditionedCell without constants, registered so files can name it."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, self.units), name="recurrent_kernel"
+        )
+
+    def call(self, inputs, states):
+        h = tf.tanh(tf.matmul(inputs, self.kernel) + tf.matmul(states[0], self.recurrent_kernel))
+        return h, [h]
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+@pytest.mark.parametrize("cell", ["GRUCell", "cell_list", "custom"])
+def test_bidirectional_over_rnn_file_round_trip(cell, fmt, x, tmp_path, rng):
+    """A saved tfrnn.Bidirectional over tfrnn.RNN loads with two directions
+    that own separate cells and weights (not one cell shared by both)."""
+
+    def make_cell():
+        if cell == "GRUCell":
+            return tfrnn.GRUCell(UNITS)
+        if cell == "cell_list":
+            return [tfrnn.GRUCell(UNITS), tfrnn.LSTMCell(2)]
+        return RegisteredCell(UNITS)
+
+    inputs = tf_keras.Input((None, FEATURES))
+    model = tf_keras.Model(inputs, tfrnn.Bidirectional(tfrnn.RNN(make_cell()))(inputs))
+    same_weights(model, model, rng)
+    path = str(tmp_path / f"model.{fmt}")
+    model.save(path)
+    restored = tf_keras.models.load_model(path)
+    wrapper = restored.layers[-1]
+    assert wrapper.forward_layer.cell is not wrapper.backward_layer.cell
+    assert len(restored.weights) == len(model.weights)
+    assert_close(restored.get_weights(), model.get_weights(), 0, "weights")
+    assert_close(restored(x), model(x), OUTPUT_TOL, "outputs")

@@ -42,8 +42,25 @@ def _cell_classes(layer: tf_keras.layers.Layer) -> dict[str, type]:
     return classes
 
 
+def _unshared(config: Any) -> Any:
+    """A copy of a (nested) layer config without tf_keras's ``shared_object_id``s.
+
+    While a ``.keras`` file loads, tf_keras numbers every object serialized
+    more than once and hands the first object rebuilt for a number to every
+    later config carrying it. Each direction is rebuilt from a config of
+    the same layer, so with those numbers both would get one cell (and one
+    set of weights). The directions and the saved template are independent
+    copies, as in tf_keras's Bidirectional.
+    """
+    if isinstance(config, dict):
+        return {k: _unshared(v) for k, v in config.items() if k != "shared_object_id"}
+    if isinstance(config, (list, tuple)):
+        return type(config)(_unshared(v) for v in config)
+    return config
+
+
 def _copy_layer(layer: tf_keras.layers.Layer, flip_direction: bool) -> tf_keras.layers.Layer:
-    config = layer.get_config()
+    config = _unshared(layer.get_config())
     if flip_direction:
         config["go_backwards"] = not config["go_backwards"]
     if "custom_objects" in inspect.signature(type(layer).from_config).parameters:
@@ -82,7 +99,7 @@ class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
                 f"got {merge_mode!r}."
             )
         super().__init__(**kwargs)
-        self._layer_config = tf_keras.layers.serialize(layer)
+        self._layer_config = _unshared(tf_keras.layers.serialize(layer))
         self.forward_layer = _copy_layer(layer, flip_direction=False)
         if backward_layer is None:
             self.backward_layer = _copy_layer(layer, flip_direction=True)
@@ -90,7 +107,7 @@ class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
         else:
             self._check_backward_layer(layer, backward_layer)
             self.backward_layer = backward_layer
-            self._backward_layer_config = tf_keras.layers.serialize(backward_layer)
+            self._backward_layer_config = _unshared(tf_keras.layers.serialize(backward_layer))
         self.forward_layer._name = "forward_" + self.forward_layer.name
         self.backward_layer._name = "backward_" + self.backward_layer.name
         for direction in (self.forward_layer, self.backward_layer):
