@@ -332,3 +332,21 @@ def test_bidirectional_over_rnn_file_round_trip(cell, fmt, x, tmp_path, rng):
     assert len(restored.weights) == len(model.weights)
     assert_close(restored.get_weights(), model.get_weights(), 0, "weights")
     assert_close(restored(x), model(x), OUTPUT_TOL, "outputs")
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("symbolic", [False, True])
+def test_bidirectional_weights_argument(name, symbolic, x, rng):
+    """``weights=`` (forward half, then backward half) is what the built
+    wrapper holds, so it computes what the tf_keras twin given those weights
+    with set_weights computes."""
+    reference = tf_keras.layers.Bidirectional(getattr(tf_keras.layers, name)(UNITS))
+    reference(x)
+    weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in reference.get_weights()]
+    reference.set_weights(weights)
+    ours = tfrnn.Bidirectional(getattr(tfrnn, name)(UNITS), weights=weights)
+    if symbolic:
+        inputs = tf_keras.Input((None, FEATURES))
+        ours = tf_keras.Model(inputs, ours(inputs))
+    assert_close(ours(x), reference(x), OUTPUT_TOL, "outputs")
+    assert_close(ours.get_weights(), weights, 0, "weights")

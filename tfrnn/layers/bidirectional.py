@@ -119,9 +119,11 @@ class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
         self.layer = layer
         self.merge_mode = merge_mode
         if weights:
-            half = len(weights) // 2
-            self.forward_layer._initial_weights = weights[:half]
-            self.backward_layer._initial_weights = weights[half:]
+            # Set once the wrapper is built (its weights are the forward
+            # half's, then the backward half's). On the halves they would
+            # never be set: the wrapper builds them, so their first call does
+            # not run the build step that sets initial weights.
+            self._initial_weights = list(weights)
         self.stateful = layer.stateful
         self.return_sequences = layer.return_sequences
         self.return_state = layer.return_state
