@@ -11,6 +11,7 @@ keep their previous value and the output repeats the previous step's output
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -24,12 +25,14 @@ class ScanResult(NamedTuple):
     """What ``scan`` returns.
 
     ``outputs`` is None unless ``return_all_outputs``; otherwise it has the
-    same time/batch layout as the inputs.
+    same time/batch layout as the inputs. ``records`` holds the stacked
+    per-step records when ``scan`` was given ``record_like``.
     """
 
     last_output: Nested
     outputs: Nested | None
     states: Nested
+    records: list[tf.Tensor] | None = None
 
 
 def _swap_batch_time(tensor: tf.Tensor) -> tf.Tensor:
@@ -49,6 +52,15 @@ def _select(mask_t: tf.Tensor, new: list[tf.Tensor], old: list[tf.Tensor]) -> li
     return [tf.where(_expand_to(mask_t, n), n, o) for n, o in zip(new, old)]
 
 
+#: timesteps each ``tf.while_loop`` iteration runs, unrolled in its body.
+#: Fewer iterations mean less loop bookkeeping per step, and a block's input
+#: projection is one matmul that the executor can run ahead of the
+#: recurrence on an idle core (measured with scripts/bench.py).
+STEPS_PER_ITERATION = 4
+#: iterations the executor may run ahead (independent work of later blocks)
+PARALLEL_ITERATIONS = 32
+
+
 def scan(
     step_fn: StepFn,
     inputs: Nested,
@@ -62,6 +74,11 @@ def scan(
     zero_output_for_mask: bool = False,
     time_major: bool = False,
     return_all_outputs: bool = True,
+    time_ordered_outputs: bool = False,
+    record_like: Nested | None = None,
+    differentiable: bool = True,
+    project: Callable[[Nested], Nested] | None = None,
+    steps_per_iteration: int | None = None,
 ) -> ScanResult:
     """Run ``step_fn`` over the time axis of ``inputs``.
 
@@ -69,7 +86,8 @@ def scan(
       step_fn: ``step_fn(inputs_t, states) -> (output_t, new_states)``, or
         ``step_fn(inputs_t, states, constants)`` when ``constants`` is given.
         ``states`` and ``new_states`` share the structure of
-        ``initial_states``.
+        ``initial_states``. ``inputs_t`` is one timestep of ``project``'s
+        result (of ``inputs`` without ``project``).
       inputs: a tensor or nested structure of tensors, ``(batch, time, ...)``
         or ``(time, batch, ...)`` when ``time_major``.
       initial_states: nested structure of ``(batch, ...)`` tensors.
@@ -84,6 +102,20 @@ def scan(
       zero_output_for_mask: output zeros at masked timesteps.
       time_major: layout of ``inputs``, ``mask`` and ``outputs``.
       return_all_outputs: collect every timestep's output.
+      time_ordered_outputs: with ``go_backwards``, put each output (and
+        record) at its timestep's index instead of in the order the steps ran.
+      record_like: zeros shaped like one step's records (nested allowed):
+        ``step_fn`` then returns ``(output, new_states, records)``, tensors
+        kept for every step (never masked) in ``ScanResult.records``.
+      differentiable: False when no gradient will be taken through this
+        loop (a loop inside a hand-written gradient): the inputs are then
+        read in place instead of through TensorArrays.
+      project: the part of a step that does not depend on the states (a
+        cell's input projection), applied to whole blocks of timesteps
+        ``(steps, batch, ...)`` at once instead of once per step.
+      steps_per_iteration: timesteps per loop iteration (None:
+        ``STEPS_PER_ITERATION``); the last ``time % steps_per_iteration``
+        steps run one per iteration.
     """
     flat_inputs = tf.nest.flatten(inputs)
     if not time_major:
@@ -92,19 +124,17 @@ def scan(
             mask = tf.transpose(mask)
     if mask is not None:
         mask = tf.cast(mask, tf.bool)
-    if go_backwards:
-        flat_inputs = [tf.reverse(x, [0]) for x in flat_inputs]
-        if mask is not None:
-            mask = tf.reverse(mask, [0])
+    if project is None:
+        project = _identity
 
     flat_states = tf.nest.flatten(initial_states)
     flat_output = tf.nest.flatten(initial_output)
+    flat_records = None if record_like is None else tf.nest.flatten(record_like)
     extra = () if constants is None else (constants,)
 
     def one_step(inputs_t, mask_t, states, prev_output):
-        packed_inputs = tf.nest.pack_sequence_as(inputs, inputs_t)
         packed_states = tf.nest.pack_sequence_as(initial_states, states)
-        output, new_states = step_fn(packed_inputs, packed_states, *extra)
+        output, new_states, *records = step_fn(inputs_t, packed_states, *extra)
         new_states = tf.nest.flatten(new_states)
         output = tf.nest.flatten(output)
         if len(new_states) != len(states):
@@ -119,8 +149,33 @@ def scan(
             new_states = _select(mask_t, new_states, states)
             fallback = [tf.zeros_like(o) for o in output] if zero_output_for_mask else prev_output
             output = _select(mask_t, output, fallback)
-        return output, new_states
+        return output, new_states, tf.nest.flatten(records)
 
+    def run_block(block, block_mask, steps, states, output, write):
+        """``steps`` timesteps from one block of inputs ``(steps, batch, ...)``,
+        last first when ``go_backwards``; ``write(i, output, records)`` keeps
+        what the ``i``-th step run gave."""
+        projected = project(tf.nest.pack_sequence_as(inputs, block))
+        per_step = [tf.unstack(p, steps) for p in tf.nest.flatten(projected)]
+        masks = [None] * steps if block_mask is None else tf.unstack(block_mask, steps)
+        order = range(steps - 1, -1, -1) if go_backwards else range(steps)
+        for i, t in enumerate(order):
+            inputs_t = tf.nest.pack_sequence_as(projected, [p[t] for p in per_step])
+            output, states, records = one_step(inputs_t, masks[t], states, output)
+            write(i, output, records)
+        return states, output
+
+    def finish(output, outputs, states, records) -> ScanResult:
+        if outputs is not None and not time_major:
+            outputs = [_swap_batch_time(o) for o in outputs]
+        return ScanResult(
+            last_output=tf.nest.pack_sequence_as(initial_output, list(output)),
+            outputs=None if outputs is None else tf.nest.pack_sequence_as(initial_output, outputs),
+            states=tf.nest.pack_sequence_as(initial_states, list(states)),
+            records=records,
+        )
+
+    reverse_outputs = go_backwards and time_ordered_outputs
     if unroll:
         time_steps = flat_inputs[0].shape[0]
         if time_steps is None:
@@ -129,59 +184,145 @@ def scan(
                 "first layer a fixed input length (input_shape=(T, features)) or "
                 "set unroll=False."
             )
-        unstacked = [tf.unstack(x, time_steps) for x in flat_inputs]
-        masks = tf.unstack(mask, time_steps) if mask is not None else [None] * time_steps
-        states, output, collected = flat_states, flat_output, []
-        for t in range(time_steps):
-            output, states = one_step([u[t] for u in unstacked], masks[t], states, output)
-            if return_all_outputs:
-                collected.append(output)
+        collected = []  # the unrolled run reads the whole sequence as one block
+        states, output = run_block(
+            flat_inputs,
+            mask,
+            time_steps,
+            flat_states,
+            flat_output,
+            lambda i, o, r: collected.append((o, r)),
+        )
+        if reverse_outputs:
+            collected.reverse()
         outputs = (
-            [tf.stack([o[i] for o in collected]) for i in range(len(flat_output))]
+            [tf.stack([o[i] for o, _ in collected]) for i in range(len(flat_output))]
             if return_all_outputs
             else None
         )
-        return _finish(initial_states, initial_output, output, outputs, states, time_major)
+        records = None
+        if flat_records is not None:
+            records = [tf.stack([r[i] for _, r in collected]) for i in range(len(flat_records))]
+        return finish(output, outputs, states, records)
 
     time_steps = tf.shape(flat_inputs[0])[0]
-    input_tas = [
-        tf.TensorArray(x.dtype, size=time_steps, element_shape=x.shape[1:]).unstack(x)
-        for x in flat_inputs
-    ]
-    mask_ta = (
-        tf.TensorArray(tf.bool, size=time_steps, element_shape=mask.shape[1:]).unstack(mask)
-        if mask is not None
-        else None
-    )
-    output_tas = (
-        [tf.TensorArray(o.dtype, size=time_steps, element_shape=o.shape) for o in flat_output]
-        if return_all_outputs
-        else []
-    )
 
-    def body(t, tas, output, states):
-        inputs_t = [ta.read(t) for ta in input_tas]
-        mask_t = mask_ta.read(t) if mask_ta is not None else None
-        output, states = one_step(inputs_t, mask_t, list(states), list(output))
-        tas = [ta.write(t, o) for ta, o in zip(tas, output)]
-        return t + 1, tas, output, states
+    def arrays(like):
+        return [tf.TensorArray(x.dtype, size=time_steps, element_shape=x.shape) for x in like]
 
-    _, output_tas, output, states = tf.while_loop(
-        lambda t, *_: t < time_steps,
+    # The previous output is carried only where a step needs it (a masked
+    # step repeats it) or nothing else gives the last one.
+    carry_output = mask is not None or not return_all_outputs
+    carry = _Carry(
+        output=flat_output if carry_output else [],
+        states=flat_states,
+        output_arrays=arrays(flat_output) if return_all_outputs else [],
+        record_arrays=[] if flat_records is None else arrays(flat_records),
+    )
+    steps = max(1, int(steps_per_iteration or STEPS_PER_ITERATION))
+    static_steps = flat_inputs[0].shape[0]
+    # Whole blocks of `steps` timesteps, then the rest one per iteration
+    # (loops that static shapes show to be empty are left out).
+    head = (time_steps // steps) * steps if steps > 1 else 0
+    loop = functools.partial(
+        _loop,
+        run_block,
+        flat_inputs,
+        mask,
+        time_steps,
+        go_backwards,
+        reverse_outputs,
+        differentiable,
+    )
+    if steps > 1 and (static_steps is None or static_steps >= steps):
+        carry = loop(0, head, steps, carry)
+    if steps == 1 or static_steps is None or static_steps % steps:
+        carry = loop(head, time_steps, 1, carry)
+    outputs = [ta.stack() for ta in carry.output_arrays] if return_all_outputs else None
+    output = carry.output
+    if not carry_output:  # the last step run's output
+        output = [o[0] if reverse_outputs else o[-1] for o in outputs]
+    records = None if flat_records is None else [ta.stack() for ta in carry.record_arrays]
+    return finish(output, outputs, carry.states, records)
+
+
+class _Carry(NamedTuple):
+    """What one loop hands the next: the previous output (or nothing), the
+    states, and the TensorArrays of outputs and records."""
+
+    output: list
+    states: list
+    output_arrays: list
+    record_arrays: list
+
+
+def _identity(inputs: Nested) -> Nested:
+    return inputs
+
+
+def _loop(
+    run_block,
+    flat_inputs,
+    mask,
+    time_steps,
+    backwards,
+    write_by_time,
+    differentiable,
+    start,
+    stop,
+    steps,
+    carry,
+) -> _Carry:
+    """One ``tf.while_loop`` over the steps ``start:stop`` of the run (a
+    multiple of ``steps`` long), ``steps`` timesteps per iteration. Run
+    backwards, step ``i`` reads timestep ``time_steps - 1 - i``: the blocks
+    are read last first, without reversing the inputs. Step ``i``'s output
+    goes to index ``i``, or to its timestep's index when ``write_by_time``."""
+    blocks = (stop - start) // steps
+    first, last = (time_steps - stop, time_steps - start) if backwards else (start, stop)
+
+    def blocked(x):
+        part = x[first:last]
+        return tf.reshape(part, tf.concat([[blocks, steps], tf.shape(part)[1:]], 0))
+
+    def block_array(x):
+        element = tf.TensorShape([steps]).concatenate(x.shape[1:])
+        return tf.TensorArray(x.dtype, size=blocks, element_shape=element).unstack(blocked(x))
+
+    def reader(x):
+        """``read(index)``: the ``index``-th block of ``x``."""
+        if differentiable:  # a TensorArray: its gradient is one stack
+            return block_array(x).read
+        # in place: a slice along the time axis shares the buffer
+        return lambda index: x[first + index * steps : first + (index + 1) * steps]
+
+    input_readers = [reader(x) for x in flat_inputs]
+    mask_reader = None if mask is None else reader(mask)
+
+    def body(j, carry):
+        first = start + j * steps
+        output_arrays, record_arrays = list(carry.output_arrays), list(carry.record_arrays)
+
+        def write(i, step_output, records):
+            index = time_steps - 1 - (first + i) if write_by_time else first + i
+            output_arrays[:] = [a.write(index, v) for a, v in zip(output_arrays, step_output)]
+            record_arrays[:] = [a.write(index, v) for a, v in zip(record_arrays, records)]
+
+        index = blocks - 1 - j if backwards else j
+        block = [read(index) for read in input_readers]
+        block_mask = None if mask_reader is None else mask_reader(index)
+        # With no output carried, `output` is only the fallback of masked
+        # steps, of which there are none.
+        output = list(carry.output) or [None] * len(output_arrays)
+        states, output = run_block(block, block_mask, steps, list(carry.states), output, write)
+        kept = list(output) if carry.output else []
+        return j + 1, _Carry(kept, states, output_arrays, record_arrays)
+
+    _, carry = tf.while_loop(
+        lambda j, *_: j < blocks,
         body,
-        (tf.constant(0), output_tas, flat_output, flat_states),
-        maximum_iterations=time_steps,
-        parallel_iterations=32,
+        (tf.constant(0), carry),
+        maximum_iterations=blocks,
+        parallel_iterations=PARALLEL_ITERATIONS,
     )
-    outputs = [ta.stack() for ta in output_tas] if return_all_outputs else None
-    return _finish(initial_states, initial_output, output, outputs, states, time_major)
-
-
-def _finish(initial_states, initial_output, output, outputs, states, time_major) -> ScanResult:
-    if outputs is not None and not time_major:
-        outputs = [_swap_batch_time(o) for o in outputs]
-    return ScanResult(
-        last_output=tf.nest.pack_sequence_as(initial_output, list(output)),
-        outputs=None if outputs is None else tf.nest.pack_sequence_as(initial_output, outputs),
-        states=tf.nest.pack_sequence_as(initial_states, list(states)),
-    )
+    return carry
