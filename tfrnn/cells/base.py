@@ -11,19 +11,64 @@ import tensorflow as tf
 import tf_keras
 from tf_keras import activations, constraints, initializers, regularizers
 
+from tfrnn.engine.bptt import FusedCell
+
 
 class StepFunctions(NamedTuple):
     """A cell's work for one sequence, split so the engine can hoist a part.
 
     ``project(inputs)`` maps inputs of any leading shape (``(time, batch, f)``
-    for a whole sequence, ``(batch, f)`` for one step) to what ``step``
-    reads; it runs once for the whole sequence, before the loop.
-    ``step(projected_t, states) -> (output, new_states)`` is the recurrent
-    part, run per timestep.
+    for a whole sequence, ``(steps, batch, f)`` for a block of timesteps,
+    ``(batch, f)`` for one step) to what ``step`` reads; the engine runs it
+    on many timesteps at once. ``step(projected_t, states) -> (output,
+    new_states)`` is the recurrent part, run per timestep. ``fused``, when
+    set, is the same step split for the engine's hand-written gradient
+    (``tfrnn.engine.bptt``).
     """
 
     project: Callable[[tf.Tensor], Any]
     step: Callable[[Any, list], tuple[Any, list]]
+    fused: FusedCell | None = None
+
+
+def _sigmoid_grad(y):
+    return y * (1.0 - y)
+
+
+def _tanh_grad(y):
+    return 1.0 - y * y
+
+
+def _hard_sigmoid_grad(y):
+    inside = tf.logical_and(y > 0.0, y < 1.0)
+    return tf.where(inside, tf.constant(0.2, y.dtype), tf.zeros_like(y))
+
+
+def _relu_grad(y):
+    return tf.cast(y > 0.0, y.dtype)
+
+
+def _linear_grad(y):
+    return tf.ones_like(y)
+
+
+_DERIVATIVES = (
+    ((activations.tanh, tf.tanh, tf.math.tanh, tf.nn.tanh), _tanh_grad),
+    ((activations.sigmoid, tf.sigmoid, tf.math.sigmoid, tf.nn.sigmoid), _sigmoid_grad),
+    ((activations.hard_sigmoid,), _hard_sigmoid_grad),
+    ((activations.relu, tf.nn.relu), _relu_grad),
+    ((activations.linear,), _linear_grad),
+)
+
+
+def derivative_from_output(fn: Callable) -> Callable | None:
+    """``y -> f'(x)`` for an activation ``y = f(x)`` whose derivative its
+    output gives (tanh, sigmoid, Keras 2's hard_sigmoid, relu, linear);
+    None for any other."""
+    for functions, derivative in _DERIVATIVES:
+        if any(fn is f for f in functions):
+            return derivative
+    return None
 
 
 def check_units(layer_name: str, units: Any, what: str = "units") -> int:
@@ -100,15 +145,13 @@ def dropout_masks(
 
 def project_dense(inputs: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | None) -> tf.Tensor:
     """``inputs @ kernel + bias`` over any leading shape, as one GEMM."""
+    flat = inputs if inputs.shape.rank == 2 else tf.reshape(inputs, [-1, tf.shape(inputs)[-1]])
+    out = tf.matmul(flat, kernel)
+    if bias is not None:  # next to the matmul, so grappler fuses the two
+        out = tf.nn.bias_add(out, bias)
     if inputs.shape.rank == 2:
-        out = tf.matmul(inputs, kernel)
-    else:
-        flat = tf.reshape(inputs, [-1, tf.shape(inputs)[-1]])
-        out = tf.reshape(
-            tf.matmul(flat, kernel),
-            tf.concat([tf.shape(inputs)[:-1], tf.shape(kernel)[-1:]], axis=0),
-        )
-    return out if bias is None else tf.nn.bias_add(out, bias)
+        return out
+    return tf.reshape(out, tf.concat([tf.shape(inputs)[:-1], tf.shape(kernel)[-1:]], axis=0))
 
 
 class RecurrentCell(tf_keras.layers.Layer):

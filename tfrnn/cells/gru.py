@@ -8,8 +8,15 @@ from typing import Any
 import tensorflow as tf
 import tf_keras
 
-from tfrnn.cells.base import DenseGatedCell, StepFunctions, dropout_masks, get_activation
+from tfrnn.cells.base import (
+    DenseGatedCell,
+    StepFunctions,
+    derivative_from_output,
+    dropout_masks,
+    get_activation,
+)
 from tfrnn.cells.lstm import check_implementation, masked_projection, recurrent_product
+from tfrnn.engine.bptt import FusedCell
 
 
 @tf_keras.saving.register_keras_serializable(package="tfrnn")
@@ -74,31 +81,28 @@ class GRUCell(DenseGatedCell):
             recurrent_masks = dropout_masks(zeros, self.recurrent_dropout, count, training)
         kernel, recurrent_kernel, bias = self.weight_tensors()
         units = self.units
-        projection_bias = candidate_bias = None
+        input_bias = recurrent_bias = None
         if bias is not None and self.reset_after:
             input_bias, recurrent_bias = tf.unstack(bias)
-            # z and r add both biases before their activation: fold the
-            # recurrent ones into the hoisted projection.
-            zero = tf.zeros([units], recurrent_bias.dtype)
-            projection_bias = input_bias + tf.concat([recurrent_bias[: 2 * units], zero], 0)
-            candidate_bias = recurrent_bias[2 * units :]
         elif bias is not None:
-            projection_bias = bias
+            input_bias = bias
         activation, recurrent_activation = self.activation, self.recurrent_activation
 
         def project(inputs):
-            x = masked_projection(inputs, kernel, projection_bias, input_masks, 3)
-            return tuple(tf.split(x, [2 * units, units], axis=-1))
+            """The z, r and candidate parts of the input projection."""
+            x = masked_projection(inputs, kernel, input_bias, input_masks, 3)
+            return tuple(tf.split(x, 3, axis=-1))
 
         if self.reset_after:
 
             def step(x, states):
-                (x_zr, x_h), h = x, states[0]
+                (x_z, x_r, x_h), h = x, states[0]
                 inner = recurrent_product(h, recurrent_kernel, recurrent_masks, 3)
-                inner_zr, inner_h = tf.split(inner, [2 * units, units], axis=-1)
-                if candidate_bias is not None:
-                    inner_h = inner_h + candidate_bias
-                z, r = tf.split(recurrent_activation(x_zr + inner_zr), 2, axis=-1)
+                if recurrent_bias is not None:
+                    inner = tf.nn.bias_add(inner, recurrent_bias)
+                inner_z, inner_r, inner_h = tf.split(inner, 3, axis=-1)
+                z = recurrent_activation(x_z + inner_z)
+                r = recurrent_activation(x_r + inner_r)
                 candidate = activation(x_h + r * inner_h)
                 h = candidate + z * (h - candidate)
                 return h, [h]
@@ -110,15 +114,73 @@ class GRUCell(DenseGatedCell):
             h_mask = None if recurrent_masks is None else recurrent_masks[-1]
 
             def step(x, states):
-                (x_zr, x_h), h = x, states[0]
-                inner_zr = recurrent_product(h, kernel_zr, zr_masks, 2)
-                z, r = tf.split(recurrent_activation(x_zr + inner_zr), 2, axis=-1)
+                (x_z, x_r, x_h), h = x, states[0]
+                inner_z, inner_r = tf.split(
+                    recurrent_product(h, kernel_zr, zr_masks, 2), 2, axis=-1
+                )
+                z = recurrent_activation(x_z + inner_z)
+                r = recurrent_activation(x_r + inner_r)
                 reset_h = r * h if h_mask is None else r * (h * h_mask)
                 candidate = activation(x_h + tf.matmul(reset_h, kernel_h))
                 h = candidate + z * (h - candidate)
                 return h, [h]
 
-        return StepFunctions(project, step)
+        fused = self._fused(recurrent_kernel, recurrent_masks, recurrent_bias)
+        return StepFunctions(project, step, fused)
+
+    def _fused(self, recurrent_kernel, recurrent_masks, recurrent_bias) -> FusedCell | None:
+        """The reset-after step for the engine's hand-written gradient, when the
+        activations' derivatives follow from their outputs and recurrent
+        dropout (if any) uses one mask. (With reset_after=False the reset gate
+        acts before a second product; that step keeps automatic gradients.)"""
+        grad = derivative_from_output(self.activation)
+        recurrent_grad = derivative_from_output(self.recurrent_activation)
+        if (
+            not self.reset_after
+            or grad is None
+            or recurrent_grad is None
+            or (recurrent_masks and len(recurrent_masks) > 1)
+        ):
+            return None
+        activation, recurrent_activation = self.activation, self.recurrent_activation
+
+        def forward(x, product, states, params):
+            x_z, x_r, x_h = x
+            if params:
+                product = tf.nn.bias_add(product, params[0])
+            inner_z, inner_r, inner_h = tf.split(product, 3, axis=-1)
+            z = recurrent_activation(x_z + inner_z)
+            r = recurrent_activation(x_r + inner_r)
+            candidate = activation(x_h + r * inner_h)
+            h = candidate + z * (states[0] - candidate)
+            # d(pre-activations of z, r, candidate) / d(h), and what the
+            # candidate's gradient is multiplied by on its way to the product
+            candidate_by_h = (1.0 - z) * grad(candidate)
+            z_by_h = (states[0] - candidate) * recurrent_grad(z)
+            r_by_h = candidate_by_h * inner_h * recurrent_grad(r)
+            return h, [h], [z_by_h, r_by_h, candidate_by_h, r, z]
+
+        def backward(saved, params, d_h, d_states):
+            z_by_h, r_by_h, candidate_by_h, r, z = saved
+            d_h = d_h + d_states[0]
+            d_z, d_r, d_candidate = d_h * z_by_h, d_h * r_by_h, d_h * candidate_by_h
+            return (d_z, d_r, d_candidate), (d_z, d_r, d_candidate * r), [d_h * z]
+
+        def param_grads(d_product):
+            return [tf.concat([tf.reduce_sum(d, axis=0) for d in d_product], axis=0)]
+
+        units = self.units
+        return FusedCell(
+            forward,
+            backward,
+            saved_sizes=[units] * 5,
+            recurrent_kernel=recurrent_kernel,
+            params=[] if recurrent_bias is None else [recurrent_bias],
+            param_grads=param_grads,
+            operand_mask=recurrent_masks[0] if recurrent_masks else None,
+            product_grad_differs=True,
+            product_pieces=3,
+        )
 
     def get_config(self):
         config = super().get_config()

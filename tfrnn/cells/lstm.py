@@ -11,10 +11,12 @@ from tf_keras import initializers
 from tfrnn.cells.base import (
     DenseGatedCell,
     StepFunctions,
+    derivative_from_output,
     dropout_masks,
     get_activation,
     project_dense,
 )
+from tfrnn.engine.bptt import FusedCell
 
 
 def check_implementation(layer_name: str, implementation: Any) -> int:
@@ -27,14 +29,6 @@ def check_implementation(layer_name: str, implementation: Any) -> int:
             f"got {implementation!r}."
         )
     return int(implementation)
-
-
-def gates_ifco_to_ifoc(weights: tf.Tensor, units: int) -> tf.Tensor:
-    """Reorder the gate blocks of the last axis from Keras's i, f, c, o to
-    i, f, o, c, so the three sigmoid gates are one contiguous slab and take
-    one activation op per step instead of three."""
-    i, f, c, o = tf.split(weights, [units] * 4, axis=-1)
-    return tf.concat([i, f, o, c], axis=-1)
 
 
 def masked_projection(inputs, kernel, bias, masks, gates):
@@ -150,24 +144,70 @@ class LSTMCell(DenseGatedCell):
                 count,
                 training,
             )
-        kernel, recurrent_kernel, bias = (
-            None if w is None else gates_ifco_to_ifoc(w, units) for w in self.weight_tensors()
-        )
+        kernel, recurrent_kernel, bias = self.weight_tensors()
         activation, recurrent_activation = self.activation, self.recurrent_activation
 
         def project(inputs):
-            return masked_projection(inputs, kernel, bias, input_masks, 4)
+            """The i, f, candidate and o parts of the input projection."""
+            return tuple(tf.split(masked_projection(inputs, kernel, bias, input_masks, 4), 4, -1))
 
-        def step(z_input, states):
+        def step(x, states):
             h, c = states[0], states[1]
-            z = z_input + recurrent_product(h, recurrent_kernel, recurrent_masks, 4)
-            gates, candidate = tf.split(z, [3 * units, units], axis=-1)
-            i, f, o = tf.split(recurrent_activation(gates), 3, axis=-1)
-            c = f * c + i * activation(candidate)
-            h = o * activation(c)
+            inner = recurrent_product(h, recurrent_kernel, recurrent_masks, 4)
+            i, f, candidate, o = (a + b for a, b in zip(x, tf.split(inner, 4, axis=-1)))
+            c = recurrent_activation(f) * c + recurrent_activation(i) * activation(candidate)
+            h = recurrent_activation(o) * activation(c)
             return h, [h, c]
 
-        return StepFunctions(project, step)
+        fused = self._fused(recurrent_kernel, recurrent_masks)
+        return StepFunctions(project, step, fused)
+
+    def _fused(self, recurrent_kernel, recurrent_masks) -> FusedCell | None:
+        """The step for the engine's hand-written gradient, when the
+        activations' derivatives follow from their outputs and recurrent
+        dropout (if any) uses one mask."""
+        grad = derivative_from_output(self.activation)
+        recurrent_grad = derivative_from_output(self.recurrent_activation)
+        if (
+            grad is None
+            or recurrent_grad is None
+            or (recurrent_masks and len(recurrent_masks) > 1)
+        ):
+            return None
+        activation, recurrent_activation = self.activation, self.recurrent_activation
+        units = self.units
+
+        def forward(x, product, states, params):
+            i, f, candidate, o = (a + b for a, b in zip(x, tf.split(product, 4, axis=-1)))
+            i, f, o = recurrent_activation(i), recurrent_activation(f), recurrent_activation(o)
+            candidate = activation(candidate)
+            c = f * states[1] + i * candidate
+            activated_c = activation(c)
+            h = o * activated_c
+            # d(pre-activations of i, f, candidate) / d(c), of o / d(h), d(c) / d(h)
+            by_c = [
+                candidate * recurrent_grad(i),
+                states[1] * recurrent_grad(f),
+                i * grad(candidate),
+            ]
+            by_h = activated_c * recurrent_grad(o)
+            return h, [h, c], [*by_c, by_h, o * grad(activated_c), f]
+
+        def backward(saved, params, d_h, d_states):
+            i_by_c, f_by_c, candidate_by_c, o_by_h, c_by_h, f = saved
+            d_h = d_h + d_states[0]
+            d_c = d_states[1] + d_h * c_by_h
+            d_x = (d_c * i_by_c, d_c * f_by_c, d_c * candidate_by_c, d_h * o_by_h)
+            return d_x, None, [None, d_c * f]
+
+        return FusedCell(
+            forward,
+            backward,
+            saved_sizes=[units] * 6,
+            recurrent_kernel=recurrent_kernel,
+            operand_mask=recurrent_masks[0] if recurrent_masks else None,
+            product_pieces=4,
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -5,7 +5,14 @@ from __future__ import annotations
 import tensorflow as tf
 import tf_keras
 
-from tfrnn.cells.base import DenseGatedCell, StepFunctions, dropout_masks, project_dense
+from tfrnn.cells.base import (
+    DenseGatedCell,
+    StepFunctions,
+    derivative_from_output,
+    dropout_masks,
+    project_dense,
+)
+from tfrnn.engine.bptt import FusedCell
 
 
 @tf_keras.saving.register_keras_serializable(package="tfrnn")
@@ -35,4 +42,27 @@ class SimpleRNNCell(DenseGatedCell):
             h = activation(x + tf.matmul(h, recurrent_kernel))
             return h, [h]
 
-        return StepFunctions(project, step)
+        return StepFunctions(project, step, self._fused(recurrent_kernel, recurrent_masks))
+
+    def _fused(self, recurrent_kernel, recurrent_masks) -> FusedCell | None:
+        """The step for the engine's hand-written gradient, when the
+        activation's derivative follows from its output."""
+        grad = derivative_from_output(self.activation)
+        if grad is None:
+            return None
+        activation = self.activation
+
+        def forward(x, product, states, params):
+            h = activation(x + product)
+            return h, [h], [grad(h)]
+
+        def backward(saved, params, d_h, d_states):
+            return (d_h + d_states[0]) * saved[0], None, [None]
+
+        return FusedCell(
+            forward,
+            backward,
+            saved_sizes=[self.units],
+            recurrent_kernel=recurrent_kernel,
+            operand_mask=recurrent_masks[0] if recurrent_masks else None,
+        )

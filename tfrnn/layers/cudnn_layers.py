@@ -155,11 +155,12 @@ class _CuDNNRNN(RNN):
             fns = self._engine_step_functions(kernel, recurrent_kernel, bias)
             result = scan(
                 fns.step,
-                fns.project(inputs),
+                inputs,
                 states,
                 tf.zeros_like(states[0]),
                 go_backwards=self.go_backwards,
                 time_major=True,
+                project=fns.project,
             )
             return [result.last_output, result.outputs, *result.states]
 

@@ -33,6 +33,7 @@ from tf_keras import activations
 
 from tfrnn.cells.base import dropout_masks
 from tfrnn.engine import cudnn
+from tfrnn.engine.bptt import scan_with_gradient
 from tfrnn.engine.scan import ScanResult, scan
 
 #: the ``runtime`` result of the function contract: which implementation ran
@@ -116,14 +117,26 @@ def engine_sequence(
     go_backwards: bool,
     zero_output_for_mask: bool,
     return_sequences: bool,
+    hand_gradient: bool = False,
 ) -> ScanResult:
     """The engine on time-major ``inputs`` with ``cell``'s equations and ``weights``
-    (kernel, recurrent kernel, bias); no dropout."""
+    (kernel, recurrent kernel, bias); no dropout. ``hand_gradient``: use the
+    engine's hand-written gradient (``tfrnn.engine.bptt``) where the cell has one."""
     with _reading_weights(cell, weights):
         fns = cell.step_functions(inputs[0], training=False)
+    if hand_gradient and fns.fused is not None:
+        return scan_with_gradient(
+            fns.fused,
+            fns.project(inputs),
+            states,
+            mask=mask,
+            go_backwards=go_backwards,
+            zero_output_for_mask=zero_output_for_mask,
+            return_all_outputs=return_sequences,
+        )
     return scan(
         fns.step,
-        fns.project(inputs),
+        inputs,
         states,
         tf.zeros_like(states[0]),
         mask=mask,
@@ -131,6 +144,7 @@ def engine_sequence(
         zero_output_for_mask=zero_output_for_mask,
         time_major=True,
         return_all_outputs=return_sequences,
+        project=fns.project,
     )
 
 
@@ -281,7 +295,9 @@ class CudnnSelection:
         flat = select_by_device(
             self.cudnn_mode,
             _standard_signature(
-                self.cudnn_mode, functools.partial(self._engine, **options), RUNTIME_CPU
+                self.cudnn_mode,
+                functools.partial(self._engine, hand_gradient=training is True, **options),
+                RUNTIME_CPU,
             ),
             _standard_signature(
                 self.cudnn_mode,
@@ -371,10 +387,32 @@ def bidirectional_halves(forward, backward, inputs, mask, training, initial_stat
     n_states = len(states) // 2
     options = (forward.sequence_options(), backward.sequence_options())
 
-    def engine(inputs, forward_states, backward_states, forward_weights, backward_weights, mask):
+    def engine(
+        inputs,
+        forward_states,
+        backward_states,
+        forward_weights,
+        backward_weights,
+        mask,
+        hand_gradient=False,
+    ):
         results = (
-            forward._engine(inputs, forward_states, forward_weights, mask, **options[0]),
-            backward._engine(inputs, backward_states, backward_weights, mask, **options[1]),
+            forward._engine(
+                inputs,
+                forward_states,
+                forward_weights,
+                mask,
+                **options[0],
+                hand_gradient=hand_gradient,
+            ),
+            backward._engine(
+                inputs,
+                backward_states,
+                backward_weights,
+                mask,
+                **options[1],
+                hand_gradient=hand_gradient,
+            ),
         )
         return tuple(t for r in results for t in _contract(r, RUNTIME_CPU))
 
@@ -430,7 +468,10 @@ def bidirectional_halves(forward, backward, inputs, mask, training, initial_stat
         flat = cudnn_with_fallback(**kwargs)
     else:
         flat = select_by_device(
-            f"tfrnn_bidirectional_{forward.cudnn_mode}", engine, cudnn_with_fallback, kwargs
+            f"tfrnn_bidirectional_{forward.cudnn_mode}",
+            functools.partial(engine, hand_gradient=training is True),
+            cudnn_with_fallback,
+            kwargs,
         )
     size = len(flat) // 2
     return tuple(
