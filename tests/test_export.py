@@ -596,3 +596,21 @@ def test_cli_exports_a_saved_model_file(tmp_path, capsys):
     assert (tmp_path / "sm" / "saved_model.pb").exists()
     assert cli_main([str(tmp_path / "model.keras"), str(tmp_path / "sm")]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_cli_int8_calibrates_on_representative_data(tmp_path, capsys, rng):
+    model = seq_model(tfrnn.GRU(4))
+    model.save(tmp_path / "model.keras")
+    out = tmp_path / "m.tflite"
+    args = [str(tmp_path / "model.keras"), str(out), "--quantize", "int8"]
+    assert cli_main(args) == 2  # no calibration data
+    assert "--representative-data" in capsys.readouterr().err and not out.exists()
+    np.save(tmp_path / "bad.npy", np.zeros((0, 5, 4), "float32"))
+    assert cli_main([*args, "--representative-data", str(tmp_path / "bad.npy")]) == 2
+    assert "holds 0 example" in capsys.readouterr().err and not out.exists()
+    data = rng.standard_normal((12, 5, 4)).astype("float32")
+    np.save(tmp_path / "calib.npy", data)
+    assert cli_main([*args, "--representative-data", str(tmp_path / "calib.npy")]) == 0
+    assert "int8" in capsys.readouterr().out
+    (got,) = run_tflite(out.read_bytes(), {"x": data[:3]}).values()
+    assert np.abs(got - output_of(model, data[:3])).max() <= INT8_TOL
