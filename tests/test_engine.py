@@ -11,6 +11,8 @@ from tolerances import GRAD_TOL, OUTPUT_TOL
 
 from tfrnn.engine.scan import scan
 
+STEPS_TIME_MAJOR_BATCH = 3
+
 BATCH, STEPS, FEATURES = 3, 6, 2
 MASKS = {
     "none": None,
@@ -143,3 +145,42 @@ def test_state_count_mismatch_is_reported():
 
     with pytest.raises(ValueError, match="returned 2 states"):
         scan(bad_step, tf.zeros((1, 2, 3)), [tf.zeros((1, 3))], tf.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("unroll", [False, True])
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("steps", [1, 6, 9])
+def test_records_and_block_reduction_see_every_step_once(steps, go_backwards, unroll, rng):
+    """Records come back in the order the steps ran, or in time order with
+    ``time_ordered_outputs``; ``reduce_blocks`` sees each block of
+    inputs with its records and its first timestep, whatever the block size."""
+    x = tf.constant(rng.normal(size=(STEPS_TIME_MAJOR_BATCH, steps, 2)).astype("float32"))
+    x = tf.transpose(x, [1, 0, 2])  # time major
+
+    def step(inputs, states):
+        h = states[0] + inputs
+        return h, [h], 2.0 * inputs
+
+    def reduce(acc, block, records, start):
+        times = tf.cast(start + tf.range(tf.shape(block)[0]), tf.float32)[:, None, None]
+        return (acc[0] + tf.reduce_sum(block * times, 0), acc[1] + tf.reduce_sum(records[0], 0))
+
+    init = tf.zeros((STEPS_TIME_MAJOR_BATCH, 2))
+
+    def run(**options):
+        return scan(
+            step, x, [init], init, time_major=True, unroll=unroll, record_like=init, **options
+        )
+
+    reduction = (reduce, (init, init))
+    result = run(go_backwards=go_backwards, reduce_blocks=reduction)
+    run_order = tf.reverse(x, [0]) if go_backwards else x
+    np.testing.assert_allclose(result.records[0], 2.0 * run_order, atol=OUTPUT_TOL)
+    time_ordered = run(go_backwards=go_backwards, time_ordered_outputs=True)
+    np.testing.assert_allclose(time_ordered.records[0], 2.0 * x, atol=OUTPUT_TOL)
+    weighted = tf.reduce_sum(x * tf.range(steps, dtype=tf.float32)[:, None, None], 0)
+    np.testing.assert_allclose(result.reduced[0], weighted, atol=1e-4)
+    np.testing.assert_allclose(result.reduced[1], 2.0 * tf.reduce_sum(x, 0), atol=1e-4)
+    dropped = run(keep_records=False, reduce_blocks=reduction)
+    assert dropped.records is None
+    np.testing.assert_allclose(dropped.reduced[1], result.reduced[1], atol=1e-4)

@@ -286,6 +286,25 @@ class DenseGatedCell(RecurrentCell):
         bias = None if self.bias is None else tf.convert_to_tensor(self.bias)
         return tf.convert_to_tensor(self.kernel), tf.convert_to_tensor(self.recurrent_kernel), bias
 
+    def fused_cell(
+        self, forward, backward, weights, input_masks, recurrent_masks, **details
+    ) -> FusedCell:
+        """The ``FusedCell`` of this cell's step: ``weights`` is (kernel, bias,
+        recurrent_kernel) as the step reads them, the masks its dropout masks,
+        ``details`` the other ``FusedCell`` fields."""
+        kernel, bias, recurrent_kernel = weights
+        return FusedCell(
+            forward,
+            backward,
+            gates=self.gates,
+            kernel=kernel,
+            bias=bias,
+            recurrent_kernel=recurrent_kernel,
+            input_masks=input_masks,
+            operand_mask=recurrent_masks[0] if recurrent_masks else None,
+            **details,
+        )
+
     def get_config(self):
         config = {
             "units": self.units,

@@ -125,10 +125,12 @@ class GRUCell(DenseGatedCell):
                 h = candidate + z * (h - candidate)
                 return h, [h]
 
-        fused = self._fused(recurrent_kernel, recurrent_masks, recurrent_bias)
+        fused = self._fused(
+            (kernel, input_bias, recurrent_kernel), input_masks, recurrent_masks, recurrent_bias
+        )
         return StepFunctions(project, step, fused)
 
-    def _fused(self, recurrent_kernel, recurrent_masks, recurrent_bias) -> FusedCell | None:
+    def _fused(self, weights, input_masks, recurrent_masks, recurrent_bias) -> FusedCell | None:
         """The reset-after step for the engine's hand-written gradient, when the
         activations' derivatives follow from their outputs and recurrent
         dropout (if any) uses one mask. (With reset_after=False the reset gate
@@ -167,19 +169,20 @@ class GRUCell(DenseGatedCell):
             return (d_z, d_r, d_candidate), (d_z, d_r, d_candidate * r), [d_h * z]
 
         def param_grads(d_product):
-            return [tf.concat([tf.reduce_sum(d, axis=0) for d in d_product], axis=0)]
+            return [tf.reduce_sum(d_product, axis=0)]
 
         units = self.units
-        return FusedCell(
+        return self.fused_cell(
             forward,
             backward,
+            weights,
+            input_masks,
+            recurrent_masks,
             saved_sizes=[units] * 5,
-            recurrent_kernel=recurrent_kernel,
             params=[] if recurrent_bias is None else [recurrent_bias],
             param_grads=param_grads,
-            operand_mask=recurrent_masks[0] if recurrent_masks else None,
             product_grad_differs=True,
-            product_pieces=3,
+            grad_pieces=3,
         )
 
     def get_config(self):

@@ -159,10 +159,10 @@ class LSTMCell(DenseGatedCell):
             h = recurrent_activation(o) * activation(c)
             return h, [h, c]
 
-        fused = self._fused(recurrent_kernel, recurrent_masks)
+        fused = self._fused((kernel, bias, recurrent_kernel), input_masks, recurrent_masks)
         return StepFunctions(project, step, fused)
 
-    def _fused(self, recurrent_kernel, recurrent_masks) -> FusedCell | None:
+    def _fused(self, weights, input_masks, recurrent_masks) -> FusedCell | None:
         """The step for the engine's hand-written gradient, when the
         activations' derivatives follow from their outputs and recurrent
         dropout (if any) uses one mask."""
@@ -197,16 +197,16 @@ class LSTMCell(DenseGatedCell):
             i_by_c, f_by_c, candidate_by_c, o_by_h, c_by_h, f = saved
             d_h = d_h + d_states[0]
             d_c = d_states[1] + d_h * c_by_h
-            d_x = (d_c * i_by_c, d_c * f_by_c, d_c * candidate_by_c, d_h * o_by_h)
+            d_x = tf.concat([d_c * i_by_c, d_c * f_by_c, d_c * candidate_by_c, d_h * o_by_h], -1)
             return d_x, None, [None, d_c * f]
 
-        return FusedCell(
+        return self.fused_cell(
             forward,
             backward,
+            weights,
+            input_masks,
+            recurrent_masks,
             saved_sizes=[units] * 6,
-            recurrent_kernel=recurrent_kernel,
-            operand_mask=recurrent_masks[0] if recurrent_masks else None,
-            product_pieces=4,
         )
 
     def get_config(self):

@@ -42,9 +42,10 @@ class SimpleRNNCell(DenseGatedCell):
             h = activation(x + tf.matmul(h, recurrent_kernel))
             return h, [h]
 
-        return StepFunctions(project, step, self._fused(recurrent_kernel, recurrent_masks))
+        fused = self._fused((kernel, bias, recurrent_kernel), input_masks, recurrent_masks)
+        return StepFunctions(project, step, fused)
 
-    def _fused(self, recurrent_kernel, recurrent_masks) -> FusedCell | None:
+    def _fused(self, weights, input_masks, recurrent_masks) -> FusedCell | None:
         """The step for the engine's hand-written gradient, when the
         activation's derivative follows from its output."""
         grad = derivative_from_output(self.activation)
@@ -59,10 +60,11 @@ class SimpleRNNCell(DenseGatedCell):
         def backward(saved, params, d_h, d_states):
             return (d_h + d_states[0]) * saved[0], None, [None]
 
-        return FusedCell(
+        return self.fused_cell(
             forward,
             backward,
+            weights,
+            input_masks,
+            recurrent_masks,
             saved_sizes=[self.units],
-            recurrent_kernel=recurrent_kernel,
-            operand_mask=recurrent_masks[0] if recurrent_masks else None,
         )

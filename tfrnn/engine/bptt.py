@@ -8,10 +8,11 @@ pass on the engine (``scan``) and gives it a gradient that is a second
 What makes it cheaper than differentiating the forward loop: the forward
 step also computes, off the recurrent critical path, the factors its
 gradient needs (derivatives of the activations times the values they
-multiply), so a backward step is a few multiplications and one matmul; the
-recurrent kernel's gradient is one matmul over every timestep after the
-loop instead of one small matmul and an accumulation per step; and both
-loops read their per-step tensors in place.
+multiply), so a backward step is a few multiplications and one matmul per
+gradient piece; the weights' and the inputs' gradients are one matmul per
+block of timesteps (``scan``'s ``reduce_blocks``), run beside the backward
+recurrence instead of one small matmul and an accumulation per step; and
+both loops read their per-step tensors in place.
 """
 
 from __future__ import annotations
@@ -27,64 +28,71 @@ from tfrnn.engine.scan import ScanResult, scan
 class FusedCell(NamedTuple):
     """One cell step split for ``scan_with_gradient``.
 
-    The step is ``m = (states[0] * operand_mask) @ recurrent_kernel``
+    The cell's projection of a step's inputs ``x`` is, per gate ``g`` (an
+    equal block of ``kernel``'s columns), ``(x * input_masks[g]) @ kernel_g
+    + bias_g`` (``input_masks`` None, or one mask for every gate, or one per
+    gate). Its step is ``m = (states[0] * operand_mask) @ recurrent_kernel``
     followed by elementwise math:
 
     - ``forward(z, m, states, params) -> (output, new_states, saved)``:
-      ``z`` is the step's projected input (a tensor or a nested structure);
-      ``saved`` (tensors of widths ``saved_sizes``) is what ``backward``
-      reads.
+      ``z`` is the step's projection; ``saved`` (tensors of widths
+      ``saved_sizes``) is what ``backward`` reads.
     - ``backward(saved, params, d_output, d_new_states) -> (d_z, d_m,
-      d_states)``: the gradients of the step's inputs. ``d_states`` holds
-      the gradients of the previous states that do not pass through ``m``
-      (None for none). ``d_m`` is the product's gradient in
-      ``product_pieces`` pieces, one per equal block of the recurrent
-      kernel's columns (a gate; pieces save concatenating them). It is None,
-      and taken to equal ``d_z``, unless ``product_grad_differs`` (the
-      product is added to the projected input in SimpleRNN and LSTM, not in
-      GRU).
-    - ``param_grads(d_m) -> list``: gradients of ``params`` from every
-      timestep's ``d_m`` pieces (each flattened to ``(time * batch, width)``).
+      d_states)``: the gradients of the step's inputs, ``d_z`` and ``d_m``
+      each as ``grad_pieces`` equal pieces side by side (1: one tensor; the
+      gate count: no concatenation per step, but a matmul per piece). ``d_states``
+      holds the gradients of the previous states that do not pass through
+      ``m`` (None for none). ``d_m`` is None, and taken to equal ``d_z``,
+      unless ``product_grad_differs`` (the product is added to the
+      projection in SimpleRNN and LSTM, not in GRU).
+    - ``param_grads(d_m) -> list``: gradients of ``params`` from ``d_m`` of
+      some timesteps (its pieces side by side, ``(steps * batch, gates *
+      units)``); summed over blocks of timesteps, so it must be a sum over
+      its rows.
     """
 
     forward: Callable[..., tuple[tf.Tensor, list[tf.Tensor], list[tf.Tensor]]]
-    backward: Callable[..., tuple[tf.Tensor, tf.Tensor | None, list[tf.Tensor | None]]]
+    backward: Callable[..., tuple[Any, Any, list[tf.Tensor | None]]]
     saved_sizes: Sequence[int]
+    gates: int
+    kernel: tf.Tensor
+    bias: tf.Tensor | None
     recurrent_kernel: tf.Tensor
-    params: Sequence[tf.Tensor] = ()
-    param_grads: Callable[[list[tf.Tensor]], list[tf.Tensor]] | None = None
+    input_masks: Sequence[tf.Tensor] | None = None
     operand_mask: tf.Tensor | None = None
+    params: Sequence[tf.Tensor] = ()
+    param_grads: Callable[[tf.Tensor], list[tf.Tensor]] | None = None
     product_grad_differs: bool = False
-    product_pieces: int = 1
+    grad_pieces: int = 1
 
 
 def scan_with_gradient(
     fused: FusedCell,
-    projected: Any,
+    inputs: tf.Tensor,
     initial_states: Sequence[tf.Tensor],
     *,
+    project: Callable[[tf.Tensor], Any],
     mask: tf.Tensor | None = None,
     go_backwards: bool = False,
     zero_output_for_mask: bool = False,
     return_all_outputs: bool = True,
 ) -> ScanResult:
-    """``scan`` over time-major ``projected`` (a tensor or nested structure
-    of ``(time, batch, width)`` tensors) with ``fused``'s step,
-    differentiated by the hand-written backward pass.
+    """``scan`` over time-major ``inputs`` ``(time, batch, features)`` with
+    ``fused``'s step (``project`` being the cell's projection, as
+    ``FusedCell`` describes it), differentiated by the hand-written
+    backward pass.
 
     Same arguments and masking rules as ``scan``; ``mask`` is
     ``(time, batch)``.
     """
     mask = None if mask is None else tf.cast(mask, tf.bool)
-    # the backward pass reads the mask in the order the forward pass ran
-    run_mask = mask if mask is None or not go_backwards else tf.reverse(mask, [0])
-    flat_projected = tf.nest.flatten(projected)
-    n_projected, n_states = len(flat_projected), len(initial_states)
+    n_states = len(initial_states)
     operand_mask = fused.operand_mask
+    has_bias = fused.bias is not None
 
     @tf.custom_gradient
-    def run(*args):
-        flat_inputs, (recurrent_kernel, *rest) = args[:n_projected], args[n_projected:]
+    def run(inputs, kernel, recurrent_kernel, *rest):
+        bias, rest = (rest[0], rest[1:]) if has_bias else (None, rest)
         states0, params = list(rest[:n_states]), list(rest[n_states:])
         first = states0[0]
         batch = tf.shape(first)[0]
@@ -99,7 +107,7 @@ def scan_with_gradient(
         saved_like = [tf.zeros([batch, size], first.dtype) for size in fused.saved_sizes]
         forward = scan(
             step,
-            tf.nest.pack_sequence_as(projected, list(flat_inputs)),
+            inputs,
             states0,
             tf.zeros_like(first),
             mask=mask,
@@ -109,6 +117,7 @@ def scan_with_gradient(
             return_all_outputs=return_all_outputs,
             record_like=[*saved_like, tf.zeros_like(first)],
             differentiable=False,
+            project=project,
         )
         # per-step tensors in the order the steps ran
         *saved, previous = forward.records
@@ -120,66 +129,81 @@ def scan_with_gradient(
                 _zeros_if_none(d, like)
                 for d, like in zip([*d_final, d_last], [*forward.states, forward.last_output])
             ]
-            d_inputs, d_products, d_initial = _backward(
+            # the backward pass reads everything in the order the forward pass ran
+            run_order = (lambda x: tf.reverse(x, [0])) if go_backwards else (lambda x: x)
+            d_inputs, d_weights, d_initial = _backward(
                 fused,
+                kernel,
                 recurrent_kernel,
                 params,
-                [tf.zeros([batch, x.shape[-1]], x.dtype) for x in flat_inputs],
+                run_order(inputs),
                 d_outputs,
                 saved,
-                run_mask,
+                previous,
+                None if mask is None else run_order(mask),
                 d_carry,
                 zero_output_for_mask,
             )
-            if go_backwards:  # from the order the steps ran back to time order
-                d_inputs = [tf.reverse(d, [0]) for d in d_inputs]
-            operands = _flatten_time(previous if operand_mask is None else previous * operand_mask)
-            d_products = [_flatten_time(d) for d in d_products]
-            d_kernel = tf.concat(
-                [tf.matmul(operands, d, transpose_a=True) for d in d_products], axis=-1
-            )
-            d_params = fused.param_grads(d_products) if params else []
-            return [*d_inputs, d_kernel, *d_initial, *d_params]
+            d_kernel, d_bias, d_recurrent, d_params = d_weights
+            d_bias = [d_bias] if has_bias else []
+            return [run_order(d_inputs), d_kernel, d_recurrent, *d_bias, *d_initial, *d_params]
 
         results = [forward.last_output, *forward.states]
         if return_all_outputs:
             results.insert(0, forward.outputs)
         return results, grad
 
-    results = run(*flat_projected, fused.recurrent_kernel, *initial_states, *fused.params)
+    bias = [fused.bias] if has_bias else []
+    results = run(
+        inputs, fused.kernel, fused.recurrent_kernel, *bias, *initial_states, *fused.params
+    )
     outputs = results.pop(0) if return_all_outputs else None
     last_output, *states = results
     return ScanResult(last_output, outputs, states)
 
 
 def _backward(
-    fused, recurrent_kernel, params, input_zeros, d_outputs, saved, mask, d_carry, zero_output
+    fused,
+    kernel,
+    recurrent_kernel,
+    params,
+    inputs,
+    d_outputs,
+    saved,
+    previous,
+    mask,
+    d_carry,
+    zero_output,
 ):
-    """The backward loop: ``(d_inputs, d_products, d_initial_states)``, where
-    ``d_inputs`` is flat like the projected inputs (``input_zeros`` holds a
-    step of zeros of each) and ``d_products`` lists the product's gradient
-    in pieces.
+    """The backward loop, over the forward pass's per-step tensors in the
+    order that pass ran them (last first): ``(d_inputs, (d_kernel, d_bias,
+    d_recurrent_kernel, d_params), d_initial_states)``, ``d_inputs`` in that
+    order too.
 
     ``d_carry`` is the gradients of the final states then of the last
     output. The loop carries the states' gradients and, under a mask, the
-    gradient of the output that masked steps repeat; it reads the forward
-    pass's per-step tensors (and ``mask``) last step first, and returns the
-    gradients in the order the forward pass ran.
+    gradient of the output that masked steps repeat. The weights' gradients
+    and the inputs' are products over whole blocks of timesteps, made
+    beside the loop (``scan``'s ``reduce_blocks``).
     """
-    n_saved, n_states = len(saved), len(d_carry) - 1
-    # each gate's block of the kernel, transposed once (a transposed matmul
-    # per step is slower)
-    kernel_pieces = [
-        tf.transpose(k) for k in tf.split(recurrent_kernel, fused.product_pieces, axis=1)
-    ]
-    inputs = list(saved)
+    gates, n_saved, n_states = fused.gates, len(saved), len(d_carry) - 1
+    input_masks = fused.input_masks
+
+    # transposed once (a transposed matmul per step is slower), per gate
+    grad_pieces = fused.grad_pieces
+    recurrent_t = [tf.transpose(w) for w in tf.split(recurrent_kernel, grad_pieces, axis=1)]
+    kernel_t = tf.transpose(kernel)
+    loop_inputs = [*saved, previous, inputs]
     if d_outputs is not None:
-        inputs.append(d_outputs)
+        loop_inputs.append(d_outputs)
     if mask is not None:
-        inputs.append(mask)
+        loop_inputs.append(mask)
+    d_inputs = tf.TensorArray(
+        inputs.dtype, size=tf.shape(inputs)[0], element_shape=inputs.shape[1:]
+    )
 
     def step(step_inputs, carry):
-        step_saved, rest = list(step_inputs[:n_saved]), list(step_inputs[n_saved:])
+        step_saved, rest = list(step_inputs[:n_saved]), list(step_inputs[n_saved + 2 :])
         d_states, d_output = list(carry[:n_states]), carry[n_states]
         if d_outputs is not None:
             d_output = d_output + rest.pop(0)
@@ -192,8 +216,9 @@ def _backward(
                 carried = tf.where(keep, tf.zeros_like(d_output), d_output)
             d_output = tf.where(keep, d_output, tf.zeros_like(d_output))
         d_z, d_m, direct = fused.backward(step_saved, params, d_output, d_states)
-        d_m = tf.nest.flatten(d_z if d_m is None else d_m)
-        d_operand = tf.add_n([tf.matmul(d, k) for d, k in zip(d_m, kernel_pieces)])
+        d_z = tf.nest.flatten(d_z)
+        d_m = d_z if d_m is None else tf.nest.flatten(d_m)
+        d_operand = tf.add_n([tf.matmul(d, k) for d, k in zip(d_m, recurrent_t)])
         if fused.operand_mask is not None:
             d_operand = d_operand * fused.operand_mask
         d_previous = [d_operand if direct[0] is None else direct[0] + d_operand]
@@ -204,27 +229,75 @@ def _backward(
             d_previous = [d + p for d, p in zip(d_previous, passed)]
         if carried is None:
             carried = tf.zeros_like(d_output)
-        outputs = tf.nest.flatten(d_z)
-        if fused.product_grad_differs:
-            outputs += d_m
-        return outputs, [*d_previous, carried]
+        records = d_z + d_m if fused.product_grad_differs else d_z
+        return (), [*d_previous, carried], records
 
+    def reduce(acc, block, records, start):
+        """One block's share of the weights' gradients, and its inputs' gradient."""
+        d_kernel, d_bias, d_recurrent, d_params, d_inputs = acc
+        steps = records[0].shape[0]  # the block's (static) length
+        d_z = _flatten_time(_join(records[:grad_pieces]))
+        d_m = _flatten_time(_join(records[grad_pieces:])) if fused.product_grad_differs else d_z
+        operand, x = block[n_saved], block[n_saved + 1]
+        if fused.operand_mask is not None:
+            operand = operand * fused.operand_mask
+        d_recurrent += tf.matmul(_flatten_time(operand), d_m, transpose_a=True)
+        if fused.bias is not None:
+            d_bias += tf.reduce_sum(d_z, axis=0)
+        d_params = [a + g for a, g in zip(d_params, fused.param_grads(d_m) if params else [])]
+        if input_masks is None or len(input_masks) == 1:
+            if input_masks is not None:
+                x = x * input_masks[0]
+            d_kernel += tf.matmul(_flatten_time(x), d_z, transpose_a=True)
+            d_x = tf.matmul(d_z, kernel_t)
+            if input_masks is not None:
+                d_x = d_x * tf.tile(input_masks[0], [steps, 1])
+        else:  # one dropout mask per gate
+            pieces = list(
+                zip(tf.split(d_z, gates, axis=1), tf.split(kernel_t, gates, axis=0), input_masks)
+            )
+            d_kernel += tf.concat(
+                [tf.matmul(_flatten_time(x * m), d, transpose_a=True) for d, _, m in pieces],
+                axis=1,
+            )
+            d_x = tf.add_n([tf.matmul(d, k) * tf.tile(m, [steps, 1]) for d, k, m in pieces])
+        d_x = tf.reshape(d_x, tf.shape(x))
+        for i in range(steps):
+            d_inputs = d_inputs.write(start + i, d_x[i])
+        return d_kernel, d_bias, d_recurrent, d_params, d_inputs
+
+    units = recurrent_kernel.shape[0]
+    initial = (
+        tf.zeros_like(kernel),
+        tf.zeros([gates * units], kernel.dtype),
+        tf.zeros_like(recurrent_kernel),
+        [tf.zeros_like(p) for p in params],
+        d_inputs,
+    )
     batch = tf.shape(d_carry[0])[0]
-    product_zeros = [tf.zeros([batch, k.shape[0]], recurrent_kernel.dtype) for k in kernel_pieces]
+    width = gates * units // grad_pieces
+    pieces = grad_pieces * (2 if fused.product_grad_differs else 1)
+    record_like = [tf.zeros([batch, width], kernel.dtype) for _ in range(pieces)]
     result = scan(
         step,
-        inputs,
+        loop_inputs,
         list(d_carry),
-        [*input_zeros, *product_zeros] if fused.product_grad_differs else list(input_zeros),
+        (),
         go_backwards=True,
         time_major=True,
-        time_ordered_outputs=True,
+        record_like=record_like,
+        keep_records=False,
+        reduce_blocks=(reduce, initial),
         differentiable=False,
     )
-    gradients = list(result.outputs)
-    d_inputs = gradients[: len(input_zeros)]
-    d_products = gradients[len(input_zeros) :] if fused.product_grad_differs else d_inputs
-    return d_inputs, d_products, list(result.states[:n_states])
+    d_kernel, d_bias, d_recurrent, d_params, d_inputs = result.reduced
+    weights = (d_kernel, d_bias if fused.bias is not None else None, d_recurrent, d_params)
+    return d_inputs.stack(), weights, list(result.states[:n_states])
+
+
+def _join(pieces: list[tf.Tensor]) -> tf.Tensor:
+    """Per-gate pieces side by side, as the kernel's columns are."""
+    return pieces[0] if len(pieces) == 1 else tf.concat(pieces, axis=-1)
 
 
 def _expand(mask_t: tf.Tensor, like: tf.Tensor) -> tf.Tensor:

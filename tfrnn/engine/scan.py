@@ -26,13 +26,15 @@ class ScanResult(NamedTuple):
 
     ``outputs`` is None unless ``return_all_outputs``; otherwise it has the
     same time/batch layout as the inputs. ``records`` holds the stacked
-    per-step records when ``scan`` was given ``record_like``.
+    per-step records when ``scan`` was given ``record_like`` (and keeps
+    them); ``reduced`` is the result of ``reduce_blocks``.
     """
 
     last_output: Nested
     outputs: Nested | None
     states: Nested
     records: list[tf.Tensor] | None = None
+    reduced: Nested | None = None
 
 
 def _swap_batch_time(tensor: tf.Tensor) -> tf.Tensor:
@@ -76,6 +78,8 @@ def scan(
     return_all_outputs: bool = True,
     time_ordered_outputs: bool = False,
     record_like: Nested | None = None,
+    keep_records: bool = True,
+    reduce_blocks: tuple[Callable[..., Nested], Nested] | None = None,
     differentiable: bool = True,
     project: Callable[[Nested], Nested] | None = None,
     steps_per_iteration: int | None = None,
@@ -107,6 +111,14 @@ def scan(
       record_like: zeros shaped like one step's records (nested allowed):
         ``step_fn`` then returns ``(output, new_states, records)``, tensors
         kept for every step (never masked) in ``ScanResult.records``.
+      keep_records: False: records only reach ``reduce_blocks``.
+      reduce_blocks: ``(fn, initial)``: after each block of timesteps the
+        loop runs, ``acc = fn(acc, block, block_records, start)`` (starting from
+        ``initial``), where ``block`` is that block of ``inputs`` and
+        ``block_records`` its steps' records stacked, both ``(steps, batch,
+        ...)`` in time order, and ``start`` the block's first timestep. Work
+        on whole blocks that no step waits for (a weight's gradient, say)
+        then runs inside the loop, beside the recurrence, instead of after it.
       differentiable: False when no gradient will be taken through this
         loop (a loop inside a hand-written gradient): the inputs are then
         read in place instead of through TensorArrays.
@@ -151,29 +163,38 @@ def scan(
             output = _select(mask_t, output, fallback)
         return output, new_states, tf.nest.flatten(records)
 
-    def run_block(block, block_mask, steps, states, output, write):
+    def run_block(block, block_mask, steps, states, output, write, reduced, block_start):
         """``steps`` timesteps from one block of inputs ``(steps, batch, ...)``,
         last first when ``go_backwards``; ``write(i, output, records)`` keeps
-        what the ``i``-th step run gave."""
-        projected = project(tf.nest.pack_sequence_as(inputs, block))
+        what the ``i``-th step run gave. Returns the states, the last output
+        and the block's reduction."""
+        block = tf.nest.pack_sequence_as(inputs, block)
+        projected = project(block)
         per_step = [tf.unstack(p, steps) for p in tf.nest.flatten(projected)]
         masks = [None] * steps if block_mask is None else tf.unstack(block_mask, steps)
         order = range(steps - 1, -1, -1) if go_backwards else range(steps)
+        block_records = [None] * steps
         for i, t in enumerate(order):
             inputs_t = tf.nest.pack_sequence_as(projected, [p[t] for p in per_step])
-            output, states, records = one_step(inputs_t, masks[t], states, output)
-            write(i, output, records)
-        return states, output
+            output, states, block_records[t] = one_step(inputs_t, masks[t], states, output)
+            write(i, output, block_records[t])
+        if reduce_blocks is not None:
+            stacked = [tf.stack(r) for r in zip(*block_records)]
+            reduced = reduce_blocks[0](reduced, block, stacked, block_start)
+        return states, output, reduced
 
-    def finish(output, outputs, states, records) -> ScanResult:
+    def finish(output, outputs, states, records, reduced) -> ScanResult:
         if outputs is not None and not time_major:
             outputs = [_swap_batch_time(o) for o in outputs]
         return ScanResult(
             last_output=tf.nest.pack_sequence_as(initial_output, list(output)),
             outputs=None if outputs is None else tf.nest.pack_sequence_as(initial_output, outputs),
             states=tf.nest.pack_sequence_as(initial_states, list(states)),
-            records=records,
+            records=records if keep_records else None,
+            reduced=reduced if reduce_blocks is not None else None,
         )
+
+    initial_reduced = () if reduce_blocks is None else reduce_blocks[1]
 
     reverse_outputs = go_backwards and time_ordered_outputs
     if unroll:
@@ -185,13 +206,15 @@ def scan(
                 "set unroll=False."
             )
         collected = []  # the unrolled run reads the whole sequence as one block
-        states, output = run_block(
+        states, output, reduced = run_block(
             flat_inputs,
             mask,
             time_steps,
             flat_states,
             flat_output,
             lambda i, o, r: collected.append((o, r)),
+            initial_reduced,
+            0,
         )
         if reverse_outputs:
             collected.reverse()
@@ -201,9 +224,9 @@ def scan(
             else None
         )
         records = None
-        if flat_records is not None:
+        if flat_records is not None and keep_records:
             records = [tf.stack([r[i] for _, r in collected]) for i in range(len(flat_records))]
-        return finish(output, outputs, states, records)
+        return finish(output, outputs, states, records, reduced)
 
     time_steps = tf.shape(flat_inputs[0])[0]
 
@@ -217,7 +240,8 @@ def scan(
         output=flat_output if carry_output else [],
         states=flat_states,
         output_arrays=arrays(flat_output) if return_all_outputs else [],
-        record_arrays=[] if flat_records is None else arrays(flat_records),
+        record_arrays=arrays(flat_records) if flat_records is not None and keep_records else [],
+        reduced=initial_reduced,
     )
     steps = max(1, int(steps_per_iteration or STEPS_PER_ITERATION))
     static_steps = flat_inputs[0].shape[0]
@@ -242,18 +266,21 @@ def scan(
     output = carry.output
     if not carry_output:  # the last step run's output
         output = [o[0] if reverse_outputs else o[-1] for o in outputs]
-    records = None if flat_records is None else [ta.stack() for ta in carry.record_arrays]
-    return finish(output, outputs, carry.states, records)
+    records = None
+    if flat_records is not None and keep_records:
+        records = [ta.stack() for ta in carry.record_arrays]
+    return finish(output, outputs, carry.states, records, carry.reduced)
 
 
 class _Carry(NamedTuple):
     """What one loop hands the next: the previous output (or nothing), the
-    states, and the TensorArrays of outputs and records."""
+    states, the TensorArrays of outputs and records, and the reduction."""
 
     output: list
     states: list
     output_arrays: list
     record_arrays: list
+    reduced: Nested
 
 
 def _identity(inputs: Nested) -> Nested:
@@ -279,10 +306,10 @@ def _loop(
     are read last first, without reversing the inputs. Step ``i``'s output
     goes to index ``i``, or to its timestep's index when ``write_by_time``."""
     blocks = (stop - start) // steps
-    first, last = (time_steps - stop, time_steps - start) if backwards else (start, stop)
+    time_first, time_last = (time_steps - stop, time_steps - start) if backwards else (start, stop)
 
     def blocked(x):
-        part = x[first:last]
+        part = x[time_first:time_last]
         return tf.reshape(part, tf.concat([[blocks, steps], tf.shape(part)[1:]], 0))
 
     def block_array(x):
@@ -294,7 +321,7 @@ def _loop(
         if differentiable:  # a TensorArray: its gradient is one stack
             return block_array(x).read
         # in place: a slice along the time axis shares the buffer
-        return lambda index: x[first + index * steps : first + (index + 1) * steps]
+        return lambda index: x[time_first + index * steps : time_first + (index + 1) * steps]
 
     input_readers = [reader(x) for x in flat_inputs]
     mask_reader = None if mask is None else reader(mask)
@@ -314,9 +341,18 @@ def _loop(
         # With no output carried, `output` is only the fallback of masked
         # steps, of which there are none.
         output = list(carry.output) or [None] * len(output_arrays)
-        states, output = run_block(block, block_mask, steps, list(carry.states), output, write)
+        states, output, reduced = run_block(
+            block,
+            block_mask,
+            steps,
+            list(carry.states),
+            output,
+            write,
+            carry.reduced,
+            time_first + index * steps,
+        )
         kept = list(output) if carry.output else []
-        return j + 1, _Carry(kept, states, output_arrays, record_arrays)
+        return j + 1, _Carry(kept, states, output_arrays, record_arrays, reduced)
 
     _, carry = tf.while_loop(
         lambda j, *_: j < blocks,

@@ -127,8 +127,9 @@ def engine_sequence(
     if hand_gradient and fns.fused is not None:
         return scan_with_gradient(
             fns.fused,
-            fns.project(inputs),
+            inputs,
             states,
+            project=fns.project,
             mask=mask,
             go_backwards=go_backwards,
             zero_output_for_mask=zero_output_for_mask,

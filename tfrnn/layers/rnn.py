@@ -391,8 +391,9 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
             # Training: the hand-written gradient (tfrnn.engine.bptt).
             return scan_with_gradient(
                 fns.fused,
-                fns.project(inputs),
+                inputs,
                 tf.nest.flatten(initial_state),
+                project=fns.project,
                 mask=mask,
                 go_backwards=self.go_backwards,
                 zero_output_for_mask=self.zero_output_for_mask,
