@@ -9,7 +9,12 @@ import tensorflow as tf
 from tf_keras import backend
 from tolerances import GRAD_TOL, OUTPUT_TOL
 
-from tfrnn.engine.scan import scan
+from tfrnn.engine.scan import (
+    LARGE_STEP_STEPS_PER_ITERATION,
+    STEPS_PER_ITERATION,
+    default_steps_per_iteration,
+    scan,
+)
 
 STEPS_TIME_MAJOR_BATCH = 3
 
@@ -184,3 +189,40 @@ def test_records_and_block_reduction_see_every_step_once(steps, go_backwards, un
     dropped = run(keep_records=False, reduce_blocks=reduction)
     assert dropped.records is None
     np.testing.assert_allclose(dropped.reduced[1], result.reduced[1], atol=1e-4)
+
+
+@pytest.mark.parametrize("steps_per_iteration", [1, 2, 3, 5])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_any_block_size_gives_the_same_sequence(steps_per_iteration, go_backwards, rng):
+    weights = tf.constant(rng.normal(size=(FEATURES, 4)).astype("float32"))
+    x = tf.constant(rng.normal(size=(BATCH, STEPS + 1, FEATURES)).astype("float32"))
+    mask = tf.constant(np.array([row + [1] for row in MASKS["holes"]], dtype=bool))
+    init = (tf.zeros((BATCH, 4)), (tf.zeros((BATCH, 4)), tf.zeros((BATCH, 1))))
+
+    def run(**options):
+        return scan(
+            make_step(weights),
+            x,
+            init,
+            tf.zeros((BATCH, 4)),
+            mask=mask,
+            constants=[tf.ones(4)],
+            go_backwards=go_backwards,
+            **options,
+        )
+
+    blocks, single = run(steps_per_iteration=steps_per_iteration), run(steps_per_iteration=1)
+    np.testing.assert_allclose(blocks.outputs, single.outputs, atol=OUTPUT_TOL)
+    for a, b in zip(tf.nest.flatten(blocks.states), tf.nest.flatten(single.states)):
+        np.testing.assert_allclose(a, b, atol=OUTPUT_TOL)
+
+
+def test_large_states_run_smaller_blocks():
+    small, large = [tf.zeros((32, 128))], [tf.zeros((64, 256))]
+    assert default_steps_per_iteration(small) == STEPS_PER_ITERATION
+    assert (
+        default_steps_per_iteration(large) == LARGE_STEP_STEPS_PER_ITERATION < STEPS_PER_ITERATION
+    )
+    assert (
+        default_steps_per_iteration([tf.TensorSpec((None, 256))]) == STEPS_PER_ITERATION
+    )  # unknown batch
