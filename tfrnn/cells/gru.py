@@ -155,18 +155,21 @@ class GRUCell(DenseGatedCell):
             r = recurrent_activation(x_r + inner_r)
             candidate = activation(x_h + r * inner_h)
             h = candidate + z * (states[0] - candidate)
-            # d(pre-activations of z, r, candidate) / d(h), and what the
-            # candidate's gradient is multiplied by on its way to the product
+            # d(pre-activations of z, r, candidate) / d(h), side by side as
+            # the kernel's gates are, and what each gate's gradient is
+            # multiplied by on its way to the product (r for the candidate)
             candidate_by_h = (1.0 - z) * grad(candidate)
             z_by_h = (states[0] - candidate) * recurrent_grad(z)
             r_by_h = candidate_by_h * inner_h * recurrent_grad(r)
-            return h, [h], [z_by_h, r_by_h, candidate_by_h, r, z]
+            gates_by_h = tf.concat([z_by_h, r_by_h, candidate_by_h], axis=-1)
+            product_by_gates = tf.concat([tf.ones_like(z), tf.ones_like(r), r], axis=-1)
+            return h, [h], [gates_by_h, product_by_gates, z]
 
         def backward(saved, params, d_h, d_states):
-            z_by_h, r_by_h, candidate_by_h, r, z = saved
+            gates_by_h, product_by_gates, z = saved
             d_h = d_h + d_states[0]
-            d_z, d_r, d_candidate = d_h * z_by_h, d_h * r_by_h, d_h * candidate_by_h
-            return (d_z, d_r, d_candidate), (d_z, d_r, d_candidate * r), [d_h * z]
+            d_gates = tf.tile(d_h, [1, 3]) * gates_by_h
+            return d_gates, d_gates * product_by_gates, [d_h * z]
 
         def param_grads(d_product):
             return [tf.reduce_sum(d_product, axis=0)]
@@ -178,11 +181,10 @@ class GRUCell(DenseGatedCell):
             weights,
             input_masks,
             recurrent_masks,
-            saved_sizes=[units] * 5,
+            saved_sizes=[3 * units, 3 * units, units],
             params=[] if recurrent_bias is None else [recurrent_bias],
             param_grads=param_grads,
             product_grad_differs=True,
-            grad_pieces=3,
         )
 
     def get_config(self):
