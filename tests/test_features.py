@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
+from custom_cells import ConstantsCell
 from tolerances import GRAD_TOL, OUTPUT_TOL
 
 import tfrnn
@@ -492,35 +493,6 @@ class MinimalRNNCell(tf_keras.layers.Layer):
         h = tf_keras.backend.dot(inputs, self.kernel)
         output = h + tf_keras.backend.dot(prev_output, self.recurrent_kernel)
         return output, [output]
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units}
-
-
-class ConstantsCell(tf_keras.layers.Layer):
-    """A cell conditioned on external constants: h = tanh(x W + h U + c V)."""
-
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.state_size = units
-
-    def build(self, input_shape):
-        if isinstance(input_shape, list):  # [step input, constants] in some Keras versions
-            input_shape = input_shape[0]
-        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.units, self.units), name="recurrent_kernel"
-        )
-        self.constant_kernel = self.add_weight(shape=(3, self.units), name="constant_kernel")
-
-    def call(self, inputs, states, constants):
-        h = tf.tanh(
-            tf.matmul(inputs, self.kernel)
-            + tf.matmul(states[0], self.recurrent_kernel)
-            + tf.matmul(constants[0], self.constant_kernel)
-        )
-        return h, [h]
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
+from custom_cells import ConstantsCell
 from tolerances import GRAD_TOL, OUTPUT_TOL
 
 import tfrnn
@@ -193,43 +194,17 @@ def test_bidirectional_symbolic_initial_state(name, x, rng):
     assert np.abs(np.asarray(zeros) - np.asarray(expected)).max() > 1e-3
 
 
-class ConditionedCell(tf_keras.layers.Layer):
-    """A custom cell, not registered with Keras, that reads external constants."""
-
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.state_size = units
-
-    def build(self, input_shape):
-        if isinstance(input_shape, list):
-            input_shape = input_shape[0]
-        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.units, self.units), name="recurrent_kernel"
-        )
-        self.constant_kernel = self.add_weight(shape=(2, self.units), name="constant_kernel")
-
-    def call(self, inputs, states, constants):
-        h = tf.tanh(
-            tf.matmul(inputs, self.kernel)
-            + tf.matmul(states[0], self.recurrent_kernel)
-            + tf.matmul(constants[0], self.constant_kernel)
-        )
-        return h, [h]
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units}
-
-
 @pytest.mark.parametrize("stacked", [False, True])
 def test_bidirectional_custom_cell_with_constants(stacked, x, rng):
     """tfrnn.Bidirectional copies a tfrnn.RNN whose (unregistered) custom cell
     takes constants, as tf_keras's Bidirectional does; eager and symbolic."""
     constants = tf.constant(rng.normal(size=(BATCH, 2)).astype("float32"))
 
+    def conditioned(units):
+        return ConstantsCell(units, constant_size=2)
+
     def wrap(module):
-        cell = [ConditionedCell(UNITS), ConditionedCell(2)] if stacked else ConditionedCell(UNITS)
+        cell = [conditioned(UNITS), conditioned(2)] if stacked else conditioned(UNITS)
         return module.Bidirectional(module.RNN(cell, return_sequences=True))
 
     reference, ours = wrap(tf_keras.layers), wrap(tfrnn)
@@ -294,8 +269,8 @@ def test_tf_keras_time_distributed_around_tfrnn_bidirectional_with_mask(rng):
 
 
 @tf_keras.saving.register_keras_serializable(package="tfrnn_wrapper_tests")
-class RegisteredCell(ConditionedCell):
-    """ConditionedCell without constants, registered so files can name it."""
+class RegisteredCell(ConstantsCell):
+    """ConstantsCell without constants, registered so files can name it."""
 
     def build(self, input_shape):
         self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")

@@ -11,7 +11,8 @@ import tensorflow as tf
 import tf_keras
 from tf_keras import activations, constraints, initializers, regularizers
 
-from tfrnn.engine.bptt import FusedCell
+from tfrnn.engine.bptt import FusedCell, scan_with_gradient
+from tfrnn.engine.scan import ScanResult, scan
 
 
 class StepFunctions(NamedTuple):
@@ -29,6 +30,39 @@ class StepFunctions(NamedTuple):
     project: Callable[[tf.Tensor], Any]
     step: Callable[[Any, list], tuple[Any, list]]
     fused: FusedCell | None = None
+
+    def run(
+        self,
+        inputs: Any,
+        initial_states: Any,
+        initial_output: Any,
+        *,
+        hand_gradient: bool,
+        unroll: bool = False,
+        **options: Any,
+    ) -> ScanResult:
+        """The engine over time-major ``inputs``: ``scan``, or with
+        ``hand_gradient`` (training) ``scan_with_gradient`` where the step has
+        a ``fused`` form and is not unrolled. ``options``: ``mask``,
+        ``go_backwards``, ``zero_output_for_mask``, ``return_all_outputs``."""
+        if hand_gradient and self.fused is not None and not unroll:
+            return scan_with_gradient(
+                self.fused,
+                inputs,
+                tf.nest.flatten(initial_states),
+                project=self.project,
+                **options,
+            )
+        return scan(
+            self.step,
+            inputs,
+            initial_states,
+            initial_output,
+            unroll=unroll,
+            time_major=True,
+            project=self.project,
+            **options,
+        )
 
 
 def _sigmoid_grad(y):
@@ -287,23 +321,32 @@ class DenseGatedCell(RecurrentCell):
         return tf.convert_to_tensor(self.kernel), tf.convert_to_tensor(self.recurrent_kernel), bias
 
     def fused_cell(
-        self, forward, backward, weights, input_masks, recurrent_masks, **details
-    ) -> FusedCell:
-        """The ``FusedCell`` of this cell's step: ``weights`` is (kernel, bias,
-        recurrent_kernel) as the step reads them, the masks its dropout masks,
-        ``details`` the other ``FusedCell`` fields."""
+        self, weights, input_masks, recurrent_masks, **step_options
+    ) -> FusedCell | None:
+        """This cell's step for the engine's hand-written gradient, or None
+        where it has none: ``weights`` is (kernel, bias, recurrent_kernel) as
+        the step reads them, the masks its dropout masks, ``step_options``
+        what ``fused_step`` takes. Recurrent dropout must use one mask."""
+        if recurrent_masks and len(recurrent_masks) > 1:
+            return None
+        parts = self.fused_step(**step_options)
+        if parts is None:
+            return None
         kernel, bias, recurrent_kernel = weights
         return FusedCell(
-            forward,
-            backward,
             gates=self.gates,
             kernel=kernel,
             bias=bias,
             recurrent_kernel=recurrent_kernel,
             input_masks=input_masks,
             operand_mask=recurrent_masks[0] if recurrent_masks else None,
-            **details,
+            **parts,
         )
+
+    def fused_step(self, **step_options) -> dict[str, Any] | None:
+        """The cell-specific ``FusedCell`` fields (``forward``, ``backward``,
+        ``saved_sizes``, ...), or None: the step keeps automatic gradients."""
+        return None
 
     def get_config(self):
         config = {

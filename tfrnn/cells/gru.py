@@ -16,7 +16,6 @@ from tfrnn.cells.base import (
     get_activation,
 )
 from tfrnn.cells.lstm import check_implementation, masked_projection, recurrent_product
-from tfrnn.engine.bptt import FusedCell
 
 
 @tf_keras.saving.register_keras_serializable(package="tfrnn")
@@ -125,24 +124,22 @@ class GRUCell(DenseGatedCell):
                 h = candidate + z * (h - candidate)
                 return h, [h]
 
-        fused = self._fused(
-            (kernel, input_bias, recurrent_kernel), input_masks, recurrent_masks, recurrent_bias
+        fused = self.fused_cell(
+            (kernel, input_bias, recurrent_kernel),
+            input_masks,
+            recurrent_masks,
+            recurrent_bias=recurrent_bias,
         )
         return StepFunctions(project, step, fused)
 
-    def _fused(self, weights, input_masks, recurrent_masks, recurrent_bias) -> FusedCell | None:
+    def fused_step(self, recurrent_bias) -> dict | None:
         """The reset-after step for the engine's hand-written gradient, when the
-        activations' derivatives follow from their outputs and recurrent
-        dropout (if any) uses one mask. (With reset_after=False the reset gate
-        acts before a second product; that step keeps automatic gradients.)"""
+        activations' derivatives follow from their outputs. (With
+        reset_after=False the reset gate acts before a second product; that
+        step keeps automatic gradients.)"""
         grad = derivative_from_output(self.activation)
         recurrent_grad = derivative_from_output(self.recurrent_activation)
-        if (
-            not self.reset_after
-            or grad is None
-            or recurrent_grad is None
-            or (recurrent_masks and len(recurrent_masks) > 1)
-        ):
+        if not self.reset_after or grad is None or recurrent_grad is None:
             return None
         activation, recurrent_activation = self.activation, self.recurrent_activation
 
@@ -175,12 +172,9 @@ class GRUCell(DenseGatedCell):
             return [tf.reduce_sum(d_product, axis=0)]
 
         units = self.units
-        return self.fused_cell(
-            forward,
-            backward,
-            weights,
-            input_masks,
-            recurrent_masks,
+        return dict(
+            forward=forward,
+            backward=backward,
             saved_sizes=[3 * units, 3 * units, units],
             params=[] if recurrent_bias is None else [recurrent_bias],
             param_grads=param_grads,

@@ -16,7 +16,6 @@ from tfrnn.cells.base import (
     get_activation,
     project_dense,
 )
-from tfrnn.engine.bptt import FusedCell
 
 
 def check_implementation(layer_name: str, implementation: Any) -> int:
@@ -159,20 +158,15 @@ class LSTMCell(DenseGatedCell):
             h = recurrent_activation(o) * activation(c)
             return h, [h, c]
 
-        fused = self._fused((kernel, bias, recurrent_kernel), input_masks, recurrent_masks)
+        fused = self.fused_cell((kernel, bias, recurrent_kernel), input_masks, recurrent_masks)
         return StepFunctions(project, step, fused)
 
-    def _fused(self, weights, input_masks, recurrent_masks) -> FusedCell | None:
+    def fused_step(self) -> dict | None:
         """The step for the engine's hand-written gradient, when the
-        activations' derivatives follow from their outputs and recurrent
-        dropout (if any) uses one mask."""
+        activations' derivatives follow from their outputs."""
         grad = derivative_from_output(self.activation)
         recurrent_grad = derivative_from_output(self.recurrent_activation)
-        if (
-            grad is None
-            or recurrent_grad is None
-            or (recurrent_masks and len(recurrent_masks) > 1)
-        ):
+        if grad is None or recurrent_grad is None:
             return None
         activation, recurrent_activation = self.activation, self.recurrent_activation
         units = self.units
@@ -200,14 +194,7 @@ class LSTMCell(DenseGatedCell):
             d_x = tf.concat([d_c * i_by_c, d_c * f_by_c, d_c * candidate_by_c, d_h * o_by_h], -1)
             return d_x, None, [None, d_c * f]
 
-        return self.fused_cell(
-            forward,
-            backward,
-            weights,
-            input_masks,
-            recurrent_masks,
-            saved_sizes=[units] * 6,
-        )
+        return dict(forward=forward, backward=backward, saved_sizes=[units] * 6)
 
     def get_config(self):
         config = super().get_config()

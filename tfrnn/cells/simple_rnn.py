@@ -12,7 +12,6 @@ from tfrnn.cells.base import (
     dropout_masks,
     project_dense,
 )
-from tfrnn.engine.bptt import FusedCell
 
 
 @tf_keras.saving.register_keras_serializable(package="tfrnn")
@@ -42,10 +41,10 @@ class SimpleRNNCell(DenseGatedCell):
             h = activation(x + tf.matmul(h, recurrent_kernel))
             return h, [h]
 
-        fused = self._fused((kernel, bias, recurrent_kernel), input_masks, recurrent_masks)
+        fused = self.fused_cell((kernel, bias, recurrent_kernel), input_masks, recurrent_masks)
         return StepFunctions(project, step, fused)
 
-    def _fused(self, weights, input_masks, recurrent_masks) -> FusedCell | None:
+    def fused_step(self) -> dict | None:
         """The step for the engine's hand-written gradient, when the
         activation's derivative follows from its output."""
         grad = derivative_from_output(self.activation)
@@ -60,11 +59,4 @@ class SimpleRNNCell(DenseGatedCell):
         def backward(saved, params, d_h, d_states):
             return (d_h + d_states[0]) * saved[0], None, [None]
 
-        return self.fused_cell(
-            forward,
-            backward,
-            weights,
-            input_masks,
-            recurrent_masks,
-            saved_sizes=[self.units],
-        )
+        return dict(forward=forward, backward=backward, saved_sizes=[self.units])

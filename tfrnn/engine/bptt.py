@@ -8,8 +8,7 @@ pass on the engine (``scan``) and gives it a gradient that is a second
 What makes it cheaper than differentiating the forward loop: the forward
 step also computes, off the recurrent critical path, the factors its
 gradient needs (derivatives of the activations times the values they
-multiply), so a backward step is a few multiplications and one matmul per
-gradient piece; the weights' and the inputs' gradients are one matmul per
+multiply), so a backward step is a few multiplications and one matmul; the weights' and the inputs' gradients are one matmul per
 block of timesteps (``scan``'s ``reduce_blocks``), run beside the backward
 recurrence instead of one small matmul and an accumulation per step; and
 both loops read their per-step tensors in place.
@@ -39,16 +38,14 @@ class FusedCell(NamedTuple):
       ``saved_sizes``) is what ``backward`` reads.
     - ``backward(saved, params, d_output, d_new_states) -> (d_z, d_m,
       d_states)``: the gradients of the step's inputs, ``d_z`` and ``d_m``
-      each as ``grad_pieces`` equal pieces side by side (1: one tensor; the
-      gate count: no concatenation per step, but a matmul per piece). ``d_states``
-      holds the gradients of the previous states that do not pass through
-      ``m`` (None for none). ``d_m`` is None, and taken to equal ``d_z``,
+      each one tensor with the gates side by side. ``d_states`` holds the
+      gradients of the previous states that do not pass through ``m`` (None
+      for none). ``d_m`` is None, and taken to equal ``d_z``,
       unless ``product_grad_differs`` (the product is added to the
       projection in SimpleRNN and LSTM, not in GRU).
     - ``param_grads(d_m) -> list``: gradients of ``params`` from ``d_m`` of
-      some timesteps (its pieces side by side, ``(steps * batch, gates *
-      units)``); summed over blocks of timesteps, so it must be a sum over
-      its rows.
+      some timesteps (``(steps * batch, gates * units)``); summed over
+      blocks of timesteps, so it must be a sum over its rows.
     """
 
     forward: Callable[..., tuple[tf.Tensor, list[tf.Tensor], list[tf.Tensor]]]
@@ -63,7 +60,6 @@ class FusedCell(NamedTuple):
     params: Sequence[tf.Tensor] = ()
     param_grads: Callable[[tf.Tensor], list[tf.Tensor]] | None = None
     product_grad_differs: bool = False
-    grad_pieces: int = 1
 
 
 def scan_with_gradient(
@@ -189,9 +185,8 @@ def _backward(
     gates, n_saved, n_states = fused.gates, len(saved), len(d_carry) - 1
     input_masks = fused.input_masks
 
-    # transposed once (a transposed matmul per step is slower), per gate
-    grad_pieces = fused.grad_pieces
-    recurrent_t = [tf.transpose(w) for w in tf.split(recurrent_kernel, grad_pieces, axis=1)]
+    # transposed once (a transposed matmul per step is slower)
+    recurrent_t = tf.transpose(recurrent_kernel)
     kernel_t = tf.transpose(kernel)
     loop_inputs = [*saved, previous, inputs]
     if d_outputs is not None:
@@ -216,9 +211,7 @@ def _backward(
                 carried = tf.where(keep, tf.zeros_like(d_output), d_output)
             d_output = tf.where(keep, d_output, tf.zeros_like(d_output))
         d_z, d_m, direct = fused.backward(step_saved, params, d_output, d_states)
-        d_z = tf.nest.flatten(d_z)
-        d_m = d_z if d_m is None else tf.nest.flatten(d_m)
-        d_operand = tf.add_n([tf.matmul(d, k) for d, k in zip(d_m, recurrent_t)])
+        d_operand = tf.matmul(d_z if d_m is None else d_m, recurrent_t)
         if fused.operand_mask is not None:
             d_operand = d_operand * fused.operand_mask
         d_previous = [d_operand if direct[0] is None else direct[0] + d_operand]
@@ -229,15 +222,15 @@ def _backward(
             d_previous = [d + p for d, p in zip(d_previous, passed)]
         if carried is None:
             carried = tf.zeros_like(d_output)
-        records = d_z + d_m if fused.product_grad_differs else d_z
+        records = [d_z, d_m] if fused.product_grad_differs else [d_z]
         return (), [*d_previous, carried], records
 
     def reduce(acc, block, records, start):
         """One block's share of the weights' gradients, and its inputs' gradient."""
         d_kernel, d_bias, d_recurrent, d_params, d_inputs = acc
         steps = records[0].shape[0]  # the block's (static) length
-        d_z = _flatten_time(_join(records[:grad_pieces]))
-        d_m = _flatten_time(_join(records[grad_pieces:])) if fused.product_grad_differs else d_z
+        d_z = _flatten_time(records[0])
+        d_m = _flatten_time(records[1]) if fused.product_grad_differs else d_z
         operand, x = block[n_saved], block[n_saved + 1]
         if fused.operand_mask is not None:
             operand = operand * fused.operand_mask
@@ -275,9 +268,8 @@ def _backward(
         d_inputs,
     )
     batch = tf.shape(d_carry[0])[0]
-    width = gates * units // grad_pieces
-    pieces = grad_pieces * (2 if fused.product_grad_differs else 1)
-    record_like = [tf.zeros([batch, width], kernel.dtype) for _ in range(pieces)]
+    pieces = 2 if fused.product_grad_differs else 1
+    record_like = [tf.zeros([batch, gates * units], kernel.dtype) for _ in range(pieces)]
     result = scan(
         step,
         loop_inputs,
@@ -293,11 +285,6 @@ def _backward(
     d_kernel, d_bias, d_recurrent, d_params, d_inputs = result.reduced
     weights = (d_kernel, d_bias if fused.bias is not None else None, d_recurrent, d_params)
     return d_inputs.stack(), weights, list(result.states[:n_states])
-
-
-def _join(pieces: list[tf.Tensor]) -> tf.Tensor:
-    """Per-gate pieces side by side, as the kernel's columns are."""
-    return pieces[0] if len(pieces) == 1 else tf.concat(pieces, axis=-1)
 
 
 def _expand(mask_t: tf.Tensor, like: tf.Tensor) -> tf.Tensor:

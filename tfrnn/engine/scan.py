@@ -150,6 +150,7 @@ def scan(
     flat_states = tf.nest.flatten(initial_states)
     flat_output = tf.nest.flatten(initial_output)
     flat_records = None if record_like is None else tf.nest.flatten(record_like)
+    kept_records = flat_records if keep_records else None
     extra = () if constants is None else (constants,)
 
     def one_step(inputs_t, mask_t, states, prev_output):
@@ -198,7 +199,7 @@ def scan(
             last_output=tf.nest.pack_sequence_as(initial_output, list(output)),
             outputs=None if outputs is None else tf.nest.pack_sequence_as(initial_output, outputs),
             states=tf.nest.pack_sequence_as(initial_states, list(states)),
-            records=records if keep_records else None,
+            records=records,
             reduced=reduced if reduce_blocks is not None else None,
         )
 
@@ -232,8 +233,8 @@ def scan(
             else None
         )
         records = None
-        if flat_records is not None and keep_records:
-            records = [tf.stack([r[i] for _, r in collected]) for i in range(len(flat_records))]
+        if kept_records is not None:
+            records = [tf.stack([r[i] for _, r in collected]) for i in range(len(kept_records))]
         return finish(output, outputs, states, records, reduced)
 
     time_steps = tf.shape(flat_inputs[0])[0]
@@ -248,7 +249,7 @@ def scan(
         output=flat_output if carry_output else [],
         states=flat_states,
         output_arrays=arrays(flat_output) if return_all_outputs else [],
-        record_arrays=arrays(flat_records) if flat_records is not None and keep_records else [],
+        record_arrays=[] if kept_records is None else arrays(kept_records),
         reduced=initial_reduced,
     )
     steps = max(1, int(steps_per_iteration or default_steps_per_iteration(flat_states)))
@@ -274,9 +275,7 @@ def scan(
     output = carry.output
     if not carry_output:  # the last step run's output
         output = [o[0] if reverse_outputs else o[-1] for o in outputs]
-    records = None
-    if flat_records is not None and keep_records:
-        records = [ta.stack() for ta in carry.record_arrays]
+    records = None if kept_records is None else [ta.stack() for ta in carry.record_arrays]
     return finish(output, outputs, carry.states, records, carry.reduced)
 
 

@@ -65,9 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         model = tf_keras.models.load_model(args.model, compile=False)
         samples = None
         if args.representative_data:
-            samples = _representative_batches(
-                model, args.representative_data, args.batch_size or 8, exact=bool(args.batch_size)
-            )
+            samples = _representative_batches(model, args.representative_data, args.batch_size)
         if fmt == "tflite":
             report = export_tflite(
                 model,
@@ -89,10 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _representative_batches(model, path: str, batch: int, exact: bool) -> list:
+def _representative_batches(model, path: str, batch_size: int | None) -> list:
     """Batches of typical inputs from a .npy (one input) or .npz (by input name)
-    file; ``exact``: every batch holds ``batch`` examples (a fixed batch size)."""
+    file: of ``batch_size`` examples each where the export fixes it, else of up to 8."""
     import numpy as np
+
+    exact = batch_size is not None
+    batch = batch_size or 8
 
     if not Path(path).exists():
         raise ValueError(f"--representative-data '{path}' does not exist.")

@@ -376,26 +376,15 @@ def export_tflite(
 
     states = _layer_states(model, plan, batch)
     expected = _model_outputs(model, list(check.values()))
-    concrete, record = trace(
-        model,
-        batch_size=batch_size,
-        streaming=streaming,
-        builtin_loops=True,
-        fuse_lstm=fuse_lstm,
+    trace_options = dict(
+        batch_size=batch_size, streaming=streaming, builtin_loops=True, fuse_lstm=fuse_lstm
     )
+    concrete, record = trace(model, **trace_options)
     looped = [r.name for r in recurrent_layers(model) if r.name not in record.fused]
     time_steps = None
     if quantize == "int8" and looped:  # no WHILE for the calibrator: unroll the loops
         time_steps = _int8_time_steps(model, specs, samples, looped)
-        concrete, record = trace(
-            model,
-            batch_size=batch_size,
-            streaming=streaming,
-            builtin_loops=True,
-            fuse_lstm=fuse_lstm,
-            unroll=True,
-            time_steps=time_steps,
-        )
+        concrete, record = trace(model, **trace_options, unroll=True, time_steps=time_steps)
     output_names = list(concrete.structured_outputs)
     model_outputs = (
         output_names[: len(expected)]

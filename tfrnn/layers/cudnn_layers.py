@@ -20,7 +20,7 @@ from tf_keras.layers import InputSpec
 
 from tfrnn.cells.base import StepFunctions, check_units, project_dense
 from tfrnn.engine import cudnn
-from tfrnn.engine.scan import ScanResult, scan
+from tfrnn.engine.scan import ScanResult
 from tfrnn.layers.cudnn_selection import eager_cudnn_device, select_by_device
 from tfrnn.layers.rnn import RNN
 
@@ -153,14 +153,12 @@ class _CuDNNRNN(RNN):
 
         def engine(inputs, states, kernel, recurrent_kernel, bias):
             fns = self._engine_step_functions(kernel, recurrent_kernel, bias)
-            result = scan(
-                fns.step,
+            result = fns.run(
                 inputs,
                 states,
                 tf.zeros_like(states[0]),
+                hand_gradient=False,
                 go_backwards=self.go_backwards,
-                time_major=True,
-                project=fns.project,
             )
             return [result.last_output, result.outputs, *result.states]
 

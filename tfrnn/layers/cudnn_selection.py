@@ -33,8 +33,7 @@ from tf_keras import activations
 
 from tfrnn.cells.base import dropout_masks
 from tfrnn.engine import cudnn
-from tfrnn.engine.bptt import scan_with_gradient
-from tfrnn.engine.scan import ScanResult, scan
+from tfrnn.engine.scan import ScanResult
 
 #: the ``runtime`` result of the function contract: which implementation ran
 RUNTIME_CPU = 1.0
@@ -124,28 +123,15 @@ def engine_sequence(
     engine's hand-written gradient (``tfrnn.engine.bptt``) where the cell has one."""
     with _reading_weights(cell, weights):
         fns = cell.step_functions(inputs[0], training=False)
-    if hand_gradient and fns.fused is not None:
-        return scan_with_gradient(
-            fns.fused,
-            inputs,
-            states,
-            project=fns.project,
-            mask=mask,
-            go_backwards=go_backwards,
-            zero_output_for_mask=zero_output_for_mask,
-            return_all_outputs=return_sequences,
-        )
-    return scan(
-        fns.step,
+    return fns.run(
         inputs,
         states,
         tf.zeros_like(states[0]),
+        hand_gradient=hand_gradient,
         mask=mask,
         go_backwards=go_backwards,
         zero_output_for_mask=zero_output_for_mask,
-        time_major=True,
         return_all_outputs=return_sequences,
-        project=fns.project,
     )
 
 

@@ -11,8 +11,6 @@ from tf_keras.layers import InputSpec
 
 from tfrnn.cells.base import check_cell, step_functions_for
 from tfrnn.cells.stacked import StackedRNNCells, cell_output_size
-from tfrnn.engine.bptt import scan_with_gradient
-from tfrnn.engine.scan import scan
 from tfrnn.saving import deserialize_layer
 
 
@@ -387,30 +385,16 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
         """
         time_first = tf.nest.flatten(inputs)[0]
         fns = step_functions_for(self.cell, time_first[0], training, constants)
-        if training is True and fns.fused is not None and not self.unroll:
-            # Training: the hand-written gradient (tfrnn.engine.bptt).
-            return scan_with_gradient(
-                fns.fused,
-                inputs,
-                tf.nest.flatten(initial_state),
-                project=fns.project,
-                mask=mask,
-                go_backwards=self.go_backwards,
-                zero_output_for_mask=self.zero_output_for_mask,
-                return_all_outputs=self.return_sequences,
-            )
-        return scan(
-            fns.step,
+        return fns.run(
             inputs,
             initial_state,
             self._initial_output(initial_state, time_first),
+            hand_gradient=training is True,
+            unroll=self.unroll,
             mask=mask,
             go_backwards=self.go_backwards,
-            unroll=self.unroll,
             zero_output_for_mask=self.zero_output_for_mask,
-            time_major=True,
             return_all_outputs=self.return_sequences,
-            project=fns.project,
         )
 
     def _initial_output(self, initial_state, time_first):

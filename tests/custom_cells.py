@@ -1,0 +1,37 @@
+"""Custom cells the tests share (not registered with Keras)."""
+
+import tensorflow as tf
+import tf_keras
+
+
+class ConstantsCell(tf_keras.layers.Layer):
+    """A cell conditioned on external constants of ``constant_size`` features:
+    h = tanh(x W + h U + c V)."""
+
+    def __init__(self, units, constant_size=3, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.constant_size = constant_size
+        self.state_size = units
+
+    def build(self, input_shape):
+        if isinstance(input_shape, list):  # [step input, constants] in some Keras versions
+            input_shape = input_shape[0]
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), name="kernel")
+        self.recurrent_kernel = self.add_weight(
+            shape=(self.units, self.units), name="recurrent_kernel"
+        )
+        self.constant_kernel = self.add_weight(
+            shape=(self.constant_size, self.units), name="constant_kernel"
+        )
+
+    def call(self, inputs, states, constants):
+        h = tf.tanh(
+            tf.matmul(inputs, self.kernel)
+            + tf.matmul(states[0], self.recurrent_kernel)
+            + tf.matmul(constants[0], self.constant_kernel)
+        )
+        return h, [h]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "constant_size": self.constant_size}
