@@ -17,6 +17,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+from tfrnn.compat.hdf5_safety import audit_hdf5, read_dataset
 
 
 @dataclass(frozen=True)
@@ -29,23 +30,72 @@ class Generation:
     has_model_config: bool = False
 
 
-def _text(value: Any) -> str:
+MAX_TEXT_ATTR_BYTES = 32 * 1024 * 1024
+
+
+def _text(value: Any, where: str) -> str:
     if isinstance(value, bytes | np.bytes_):
-        return bytes(value).decode("utf8")
+        try:
+            return bytes(value).decode("utf8")
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f"{where}: not UTF-8 text (byte {bytes(value)[err.start]:#04x} at {err.start})."
+            ) from None
     if isinstance(value, np.ndarray) and value.shape == ():
-        return _text(value[()])
-    return str(value)
+        return _text(value[()], where)
+    if isinstance(value, str):
+        try:
+            value.encode("utf8")  # h5py hands undecodable bytes over as lone surrogates
+        except UnicodeEncodeError as err:
+            raise ValueError(f"{where}: not UTF-8 text (at character {err.start}).") from None
+        return value
+    raise ValueError(f"{where}: expected text, got {type(value).__name__}.")
 
 
-def read_attr_list(group: h5py.Group, name: str) -> list[str]:
-    """A list-of-strings attribute, joined across ``name0, name1, ...`` chunks."""
+def _read_attr(group: h5py.Group, name: str, where: str) -> Any:
+    """An attribute's value, after checking its size and that it is text or numbers."""
+    try:
+        attr = group.attrs.get_id(name)
+        kind = attr.dtype.kind
+        size = int(np.prod(attr.shape or (), dtype=object)) * attr.dtype.itemsize
+    except (OSError, KeyError, TypeError, RuntimeError) as err:
+        raise ValueError(f"{where}: attribute '{name}' cannot be read ({err}).") from None
+    if kind not in "SOUiuf":
+        raise ValueError(
+            f"{where}: attribute '{name}' has type {attr.dtype}, not text or numbers."
+        )
+    if size > MAX_TEXT_ATTR_BYTES:
+        raise ValueError(
+            f"{where}: attribute '{name}' holds {size:,} bytes, more than the "
+            f"{MAX_TEXT_ATTR_BYTES:,} any Keras file needs."
+        )
+    try:
+        return group.attrs[name]
+    except (OSError, TypeError) as err:
+        raise ValueError(f"{where}: attribute '{name}' cannot be read ({err}).") from None
+
+
+def read_attr_list(group: h5py.Group, name: str, where: str = "file") -> list[str]:
+    """A list-of-strings attribute, joined across ``name0, name1, ...`` chunks.
+
+    ``where`` names the file in errors; duplicate entries are refused."""
+    here = f"{where}: {group.name} attribute '{name}'"
     if name in group.attrs:
-        return [_text(v) for v in np.atleast_1d(group.attrs[name])]
-    out: list[str] = []
-    chunk = 0
-    while f"{name}{chunk}" in group.attrs:
-        out.extend(_text(v) for v in np.atleast_1d(group.attrs[f"{name}{chunk}"]))
-        chunk += 1
+        values = list(np.atleast_1d(_read_attr(group, name, where)))
+    else:
+        values = []
+        chunk = 0
+        while f"{name}{chunk}" in group.attrs:
+            values.extend(np.atleast_1d(_read_attr(group, f"{name}{chunk}", where)))
+            chunk += 1
+    out = [_text(v, here) for v in values]
+    seen: set[str] = set()
+    for entry in out:
+        if entry in seen:
+            raise ValueError(
+                f"{here} lists '{entry[:80]}' more than once; each entry must be unique."
+            )
+        seen.add(entry)
     return out
 
 
@@ -54,24 +104,33 @@ def _has_attr_list(group: h5py.Group, name: str) -> bool:
 
 
 def open_h5(path: str | os.PathLike) -> h5py.File:
-    """Open ``path`` read-only, turning any failure into a ValueError naming the file."""
+    """Open ``path`` read-only after ``audit_hdf5``; any failure is a ValueError naming it."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file.")
     try:
-        return h5py.File(path, "r")
+        f = h5py.File(path, "r")
     except (OSError, ValueError) as err:
         raise ValueError(
             f"{path}: not a readable HDF5 file (truncated or corrupt?): {err}"
         ) from None
+    try:
+        audit_hdf5(f, path)
+    except BaseException:
+        f.close()
+        raise
+    return f
 
 
 def _weights_root(f: h5py.File) -> h5py.Group:
-    return f["model_weights"] if "model_weights" in f else f
+    root = f.get("model_weights")
+    return root if isinstance(root, h5py.Group) else f
 
 
-def _attr_text(group: h5py.Group, name: str) -> str | None:
-    return _text(group.attrs[name]) if name in group.attrs else None
+def _attr_text(group: h5py.Group, name: str, where: str) -> str | None:
+    if name not in group.attrs:
+        return None
+    return _text(_read_attr(group, name, where), f"{where}: attribute '{name}'")
 
 
 def detect_in_file(f: h5py.File, path: str) -> Generation:
@@ -79,8 +138,8 @@ def detect_in_file(f: h5py.File, path: str) -> Generation:
     if "nb_layers" in f.attrs or ("graph" in f and "nb_params" in f["graph"].attrs):
         return Generation("keras0", None, None)
     root = _weights_root(f)
-    version = _attr_text(f, "keras_version") or _attr_text(root, "keras_version")
-    backend = _attr_text(f, "backend") or _attr_text(root, "backend")
+    version = _attr_text(f, "keras_version", path) or _attr_text(root, "keras_version", path)
+    backend = _attr_text(f, "backend", path) or _attr_text(root, "backend", path)
     has_config = "model_config" in f.attrs
     if not _has_attr_list(root, "layer_names"):
         raise ValueError(
@@ -99,51 +158,108 @@ def detect_generation(path: str | os.PathLike) -> Generation:
         return detect_in_file(f, os.fspath(path))
 
 
+def model_config_text(f: h5py.File, path: str) -> str | None:
+    """The ``model_config`` text of an open full-model file, or None."""
+    return _attr_text(f, "model_config", path)
+
+
 def read_model_config(path: str | os.PathLike) -> str | None:
     """The ``model_config`` JSON text of a full-model file, or None."""
     with open_h5(path) as f:
-        return _attr_text(f, "model_config")
+        return model_config_text(f, os.fspath(path))
 
 
 def _param_index(name: str) -> int:
     return int(name.rsplit("_", 1)[1])
 
 
-def _read_param_group(group: h5py.Group, where: str) -> list[np.ndarray]:
-    count = int(group.attrs.get("nb_params", 0))
-    names = sorted((n for n in group if n.startswith("param_")), key=_param_index)
-    if [_param_index(n) for n in names] != list(range(count)):
-        raise ValueError(f"{where}: nb_params={count} but datasets are {names}.")
-    return [np.asarray(group[n]) for n in names]
+def _count_attr(group: h5py.Group, name: str, limit: int, what: str, where: str) -> int:
+    """An integer count attribute, at most ``limit`` (what the group really holds)."""
+    value = _read_attr(group, name, where) if name in group.attrs else 0
+    value = value[()] if isinstance(value, np.ndarray) and value.shape == () else value
+    if isinstance(value, np.floating | float) and float(value).is_integer():
+        value = int(min(float(value), limit + 1.0))
+    if not isinstance(value, np.integer | int) or isinstance(value, bool):
+        raise ValueError(f"{where}: {name} must be a whole number, got {str(value)[:40]}.")
+    if not 0 <= value <= limit:
+        raise ValueError(
+            f"{where}: {name}={str(value)[:40]} but the group holds {limit} {what}; "
+            "the file is damaged or crafted."
+        )
+    return int(value)
 
 
-def read_keras0(f: h5py.File, path: str) -> list[list[np.ndarray]]:
-    """Keras 0.x weights in file order: one list per layer (``layer_{k}``) or one
-    list for a whole Graph model (``graph``)."""
+def _is_dataset(group: h5py.Group, name: str) -> bool:
+    return isinstance(group.get(name), h5py.Dataset)
+
+
+def _read_param_group(group: h5py.Group, where: str) -> list[h5py.Dataset]:
+    names = [n for n in group if n.startswith("param_") and _is_dataset(group, n)]
+    count = _count_attr(group, "nb_params", len(names), "param_ datasets", where)
+    try:
+        names.sort(key=_param_index)
+        indices = [_param_index(n) for n in names]
+    except ValueError:
+        indices = None
+    if indices != list(range(count)):
+        listed = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+        raise ValueError(f"{where}: nb_params={count} but datasets are [{listed}].")
+    return [group[n] for n in names]
+
+
+def keras0_datasets(f: h5py.File, path: str) -> list[list[h5py.Dataset]]:
+    """Keras 0.x weight datasets in file order (not yet read): one list per layer
+    (``layer_{k}``) or one list for a whole Graph model (``graph``)."""
     if "graph" in f:
         return [_read_param_group(f["graph"], f"{path}/graph")]
-    count = int(f.attrs["nb_layers"])
+    count = _count_attr(f, "nb_layers", len(f), "groups", path)
     layers = []
     for k in range(count):
         name = f"layer_{k}"
-        if name not in f:
+        if not isinstance(f.get(name), h5py.Group):
             raise ValueError(f"{path}: nb_layers={count} but group {name} is missing.")
         layers.append(_read_param_group(f[name], f"{path}/{name}"))
     return layers
 
 
-def read_named(f: h5py.File, path: str) -> dict[str, list[np.ndarray]]:
-    """Keras 1.x/2.x weights: layer name -> arrays in ``weight_names`` order."""
+def named_datasets(f: h5py.File, path: str) -> dict[str, list[h5py.Dataset]]:
+    """Keras 1.x/2.x weight datasets (not yet read): layer name -> datasets in
+    ``weight_names`` order. Names listed twice, or naming one dataset twice, are refused."""
     root = _weights_root(f)
-    out: dict[str, list[np.ndarray]] = {}
-    for layer in read_attr_list(root, "layer_names"):
-        if layer not in root:
-            raise ValueError(f"{path}: layer '{layer}' listed in layer_names has no group.")
-        group = root[layer]
-        arrays = []
-        for weight in read_attr_list(group, "weight_names"):
-            if weight not in group:
-                raise ValueError(f"{path}: weight '{layer}/{weight}' is missing.")
-            arrays.append(np.asarray(group[weight]))
-        out[layer] = arrays
+    out: dict[str, list[h5py.Dataset]] = {}
+    seen: set = set()
+    for layer in read_attr_list(root, "layer_names", path):
+        group = root.get(layer)
+        if not isinstance(group, h5py.Group):
+            raise ValueError(f"{path}: layer '{layer[:80]}' listed in layer_names has no group.")
+        datasets = []
+        for weight in read_attr_list(group, "weight_names", path):
+            dset = group.get(weight)
+            if not isinstance(dset, h5py.Dataset):
+                raise ValueError(f"{path}: weight '{layer[:80]}/{weight[:80]}' is missing.")
+            if dset.id in seen:
+                raise ValueError(
+                    f"{path}: weight '{layer[:80]}/{weight[:80]}' is a dataset already read "
+                    "under another name; each weight must be its own array."
+                )
+            seen.add(dset.id)
+            datasets.append(dset)
+        out[layer] = datasets
     return out
+
+
+def read_keras0(f: h5py.File, path: str) -> list[list[np.ndarray]]:
+    """Keras 0.x weights in file order, read (see ``keras0_datasets``)."""
+    return [[_read(d, path) for d in layer] for layer in keras0_datasets(f, path)]
+
+
+def read_named(f: h5py.File, path: str) -> dict[str, list[np.ndarray]]:
+    """Keras 1.x/2.x weights, read: layer name -> arrays (see ``named_datasets``)."""
+    return {
+        layer: [_read(d, path) for d in datasets]
+        for layer, datasets in named_datasets(f, path).items()
+    }
+
+
+def _read(dset: h5py.Dataset, path: str) -> np.ndarray:
+    return read_dataset(dset, f"{path}: array {dset.name}")

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from tfrnn.compat import keras0
+from tfrnn.compat.config_text import short
 from tfrnn.compat.gates import MODERN_ORDER, LayoutError, check_dense_layout, per_gate_to_fused
 
 DEFAULTS = {
@@ -54,7 +55,7 @@ def conv_kernel_to_modern(kernel: np.ndarray, dim_ordering: str) -> np.ndarray:
         return np.transpose(kernel, (2, 3, 1, 0))
     if dim_ordering == "tf":
         return kernel
-    raise LayoutError(f"dim_ordering must be 'th' or 'tf', got {dim_ordering!r}")
+    raise LayoutError(f"dim_ordering must be 'th' or 'tf', got {short(dim_ordering)}")
 
 
 def flip_spatial(kernel: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from tfrnn.compat import keras0, keras1, keras2
+from tfrnn.compat.config_text import short
 from tfrnn.compat.spellings import modernize_kwargs
 
 RNN_KEYS = (
@@ -108,22 +109,35 @@ def _pick(cfg: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: cfg[k] for k in keys if k in cfg and cfg[k] is not None}
 
 
+MAX_NAME_LENGTH = 256
+
+
 def _name(cfg: dict[str, Any], fallback: str) -> str:
     name = cfg.get("name")
-    return name if isinstance(name, str) and name else fallback
+    if not isinstance(name, str) or not name:
+        return fallback
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"Layer {short(name)}: a name of {len(name):,} characters; Keras names are short."
+        )
+    return name
 
 
 def translate(
     class_name: str, cfg: dict[str, Any], source: Source, fallback_name: str
 ) -> LayerSpec:
     """Translate one layer's old config into a LayerSpec (ValueError if unknown)."""
+    if not isinstance(cfg, dict):
+        raise ValueError(f"Layer '{fallback_name}': its config is {short(cfg)}, not a mapping.")
     cfg = dict(cfg)
     name = _name(cfg, fallback_name)
+    if not isinstance(class_name, str):
+        raise ValueError(f"Layer '{name}': class name {short(class_name)} is not text.")
     shape = _input_shape(class_name, cfg)
     spec = _TRANSLATORS.get(class_name)
     if spec is None:
         raise ValueError(
-            f"Layer '{name}': class {class_name!r} is not one tfrnn.compat can rebuild; "
+            f"Layer '{name}': class {short(class_name)} is not one tfrnn.compat can rebuild; "
             f"supported: {sorted(_TRANSLATORS)}."
         )
     modern_class, kwargs, inner = spec(class_name, cfg, source, name)
@@ -219,7 +233,7 @@ def _merge(class_name: str, cfg: dict[str, Any], source: Source, name: str):
     mode = cfg.get("mode", "sum")
     if mode not in MERGE_MODES:
         raise ValueError(
-            f"Layer '{name}': Merge mode {mode!r} is not supported; "
+            f"Layer '{name}': Merge mode {short(mode)} is not supported; "
             f"supported modes: {sorted(MERGE_MODES)}."
         )
     kwargs = {"name": name}

@@ -10,10 +10,19 @@ from typing import Any
 import h5py
 import numpy as np
 from tfrnn.compat import cudnn
-from tfrnn.compat.config_text import parse_config
+from tfrnn.compat.config_text import parse_config, parse_config_text, short
 from tfrnn.compat.convert import convert_layer_weights
+from tfrnn.compat.declared_shapes import check_declared_shapes
 from tfrnn.compat.gates import LayoutError
-from tfrnn.compat.hdf5 import Generation, detect_in_file, open_h5, read_keras0, read_named
+from tfrnn.compat.hdf5 import (
+    Generation,
+    detect_in_file,
+    keras0_datasets,
+    model_config_text,
+    named_datasets,
+    open_h5,
+)
+from tfrnn.compat.hdf5_safety import declared_shape, read_dataset
 from tfrnn.compat.layer_configs import KERAS0_PARAM_COUNTS, LayerSpec, Source
 from tfrnn.compat.model_configs import ModelSpec, normalize
 
@@ -78,13 +87,28 @@ def _warn_guessed_backend(gen: Generation, classes: list[str], path: str) -> Non
         )
 
 
-def _read(path: str, reader):
-    with open_h5(path) as f:
-        try:
-            gen = detect_in_file(f, path)
-            return gen, reader(f, gen)
-        except (OSError, KeyError, TypeError) as err:
-            raise ValueError(f"{path}: damaged Keras weights file: {err}") from None
+def _damaged(path: str, err: Exception) -> ValueError:
+    return ValueError(f"{path}: damaged Keras weights file: {short(str(err), 200)}")
+
+
+def _read_arrays(
+    datasets: dict[str, list[h5py.Dataset]],
+    specs: dict[str, LayerSpec],
+    path: str,
+    max_elements: dict[str, int] | None = None,
+) -> dict[str, list[np.ndarray]]:
+    """Read each layer's datasets after checking their declared shapes against its config."""
+    out = {}
+    for name, layer_datasets in datasets.items():
+        if name in specs:
+            shapes = [declared_shape(d) for d in layer_datasets]
+            check_declared_shapes(specs[name], shapes, path)
+        limit = (max_elements or {}).get(name)
+        out[name] = [
+            read_dataset(d, f"{path}: layer '{name}' array {d.name}", max_elements=limit)
+            for d in layer_datasets
+        ]
+    return out
 
 
 def _fix_config_from_weights(spec: LayerSpec, weights: list[np.ndarray]) -> None:
@@ -99,20 +123,26 @@ def _fix_config_from_weights(spec: LayerSpec, weights: list[np.ndarray]) -> None
         target.config["reset_after"] = own[2].ndim == 2
 
 
-def _attach(spec: ModelSpec, per_layer: dict[str, list], gen: Generation, path: str) -> None:
+def _check_layers(spec: ModelSpec, per_layer: dict[str, list], path: str) -> None:
+    """Every layer with weights in the file is in the config, and vice versa."""
     built = {s.name for s in spec.layers}
     for name, arrays in per_layer.items():
         if arrays and name not in built:
             raise ValueError(
-                f"{path}: the file has weights for layer '{name}', which the config does not have."
+                f"{path}: the file has weights for layer '{name[:80]}', which the config does "
+                "not have."
             )
     for layer in spec.layers:
-        if layer.class_name == "InputLayer":
+        if layer.class_name == "InputLayer" or per_layer.get(layer.name):
             continue
+        if layer.old_class in KERAS0_PARAM_COUNTS or layer.inner is not None:
+            raise ValueError(f"{path}: no weights for layer '{layer.name}' in the file.")
+
+
+def _attach(spec: ModelSpec, per_layer: dict[str, list], gen: Generation, path: str) -> None:
+    for layer in spec.layers:
         arrays = per_layer.get(layer.name, [])
-        if not arrays:
-            if layer.old_class in KERAS0_PARAM_COUNTS or layer.inner is not None:
-                raise ValueError(f"{path}: no weights for layer '{layer.name}' in the file.")
+        if layer.class_name == "InputLayer" or not arrays:
             continue
         layer.weights = _weights_for(
             layer.class_name, layer.old_class, arrays, layer.old_config, gen, path
@@ -145,8 +175,34 @@ def _keras0_per_layer(spec: ModelSpec, raw: list[list], is_graph: bool, path: st
 
 def _read_weights(f: h5py.File, gen: Generation, path: str) -> tuple[Any, bool]:
     if gen.generation == "keras0":
-        return read_keras0(f, path), "graph" in f
-    return read_named(f, path), False
+        return keras0_datasets(f, path), "graph" in f
+    return named_datasets(f, path), False
+
+
+def _model_spec(f: h5py.File, gen: Generation, config: Any, path: str) -> ModelSpec:
+    """The model config given by the caller, else the one stored in the file."""
+    if config is None:
+        text = model_config_text(f, path)
+        if text is None:
+            raise ValueError(
+                f"{path}: a weights-only file (no model_config); pass config= (--config on the "
+                "command line) with the model's JSON or YAML (from to_json()/to_yaml())."
+            )
+        parsed, where = parse_config_text(text, f"{path}: model_config"), f"{path}: model_config"
+    else:
+        parsed = parse_config(config)
+        where = (
+            str(config)
+            if isinstance(config, str | os.PathLike) and len(str(config)) < 300
+            else "config"
+        )
+    try:
+        return normalize(parsed, Source(gen.generation, gen.keras_version, gen.backend))
+    except (KeyError, TypeError, AttributeError, IndexError) as err:
+        raise ValueError(
+            f"{where}: not a model config Keras wrote (missing or malformed entry "
+            f"{short(str(err), 80)})."
+        ) from None
 
 
 def load_legacy_model(path: str | os.PathLike, config: Any = None, *, backend: str | None = None):
@@ -157,29 +213,24 @@ def load_legacy_model(path: str | os.PathLike, config: Any = None, *, backend: s
     JSON/YAML file, its text, or a dict). YAML is read with a safe loader.
     ``backend`` ('theano', 'tensorflow' or 'cntk') states the backend that
     wrote the file where it does not say (Keras 0.x/1.x); Theano-written
-    ConvLSTM2D kernels are flipped.
+    ConvLSTM2D kernels are flipped. The file is checked before it is read
+    (see docs/security.md): it may hold only plain data, and each array's
+    shape must fit its layer's config.
     """
     from tfrnn.compat.builder import build_model
 
     path = os.fspath(path)
-
-    def reader(f: h5py.File, gen: Generation):
-        text = config
-        if text is None:
-            if "model_config" not in f.attrs:
-                raise ValueError(
-                    f"{path}: a weights-only file (no model_config); pass config= with the "
-                    "model's JSON or YAML (from to_json()/to_yaml())."
-                )
-            raw = f.attrs["model_config"]
-            text = raw.decode("utf8") if isinstance(raw, bytes | np.bytes_) else str(raw)
-        return _read_weights(f, gen, path), text
-
-    gen, ((weights, is_graph), text) = _read(path, reader)
-    gen = _with_backend(gen, backend, path)
-    spec = normalize(parse_config(text), Source(gen.generation, gen.keras_version, gen.backend))
-    if gen.generation == "keras0":
-        weights = _keras0_per_layer(spec, weights, is_graph, path)
+    with open_h5(path) as f:
+        try:
+            gen = _with_backend(detect_in_file(f, path), backend, path)
+            datasets, is_graph = _read_weights(f, gen, path)
+            spec = _model_spec(f, gen, config, path)
+            if gen.generation == "keras0":
+                datasets = _keras0_per_layer(spec, datasets, is_graph, path)
+            _check_layers(spec, datasets, path)
+            weights = _read_arrays(datasets, {s.name: s for s in spec.layers}, path)
+        except (OSError, KeyError, TypeError, AttributeError) as err:
+            raise _damaged(path, err) from None
     _warn_guessed_backend(gen, _classes(spec.layers), path)
     _attach(spec, weights, gen, path)
     return build_model(spec, path)
@@ -213,26 +264,24 @@ def load_legacy_weights(model, path: str | os.PathLike, *, backend: str | None =
     ``backend`` as for ``load_legacy_model``.
     """
     path = os.fspath(path)
-    gen, (weights, is_graph) = _read(path, lambda f, g: _read_weights(f, g, path))
-    gen = _with_backend(gen, backend, path)
     targets = [layer for layer in model.layers if layer.weights]
-    if gen.generation == "keras0":
-        flat = [arrays for arrays in weights if arrays]
-        if is_graph or len(flat) != len(targets):
-            raise ValueError(
-                f"{path}: {len(flat)} Keras 0.x layers with weights for a model with "
-                f"{len(targets)}; load by position needs the same layers in the same order."
+    with open_h5(path) as f:
+        try:
+            gen = _with_backend(detect_in_file(f, path), backend, path)
+            datasets, is_graph = _read_weights(f, gen, path)
+            pairs = _pair_layers(targets, datasets, gen, is_graph, path)
+            weights = _read_arrays(
+                {layer.name: arrays for layer, arrays in pairs},
+                {},
+                path,
+                {layer.name: 2 * layer.count_params() for layer, _ in pairs},
             )
-        pairs = list(zip(targets, flat))
-    else:
-        missing = [layer.name for layer in targets if layer.name not in weights]
-        if missing:
-            raise ValueError(f"{path}: no weights in the file for layers {missing}.")
-        pairs = [(layer, weights[layer.name]) for layer in targets]
+        except (OSError, KeyError, TypeError, AttributeError) as err:
+            raise _damaged(path, err) from None
     _warn_guessed_backend(gen, [_layer_config_for_conversion(t)[0] for t in targets], path)
-    for layer, arrays in pairs:
+    for layer, _ in pairs:
         class_name, config = _layer_config_for_conversion(layer)
-        converted = _weights_for(class_name, class_name, arrays, config, gen, path)
+        converted = _weights_for(class_name, class_name, weights[layer.name], config, gen, path)
         expected = [tuple(w.shape) for w in layer.weights]
         if [tuple(w.shape) for w in converted] != expected:
             raise ValueError(
@@ -240,3 +289,21 @@ def load_legacy_weights(model, path: str | os.PathLike, *, backend: str | None =
                 f"weights have {[tuple(w.shape) for w in converted]}."
             )
         layer.set_weights(converted)
+
+
+def _pair_layers(
+    targets: list, datasets: Any, gen: Generation, is_graph: bool, path: str
+) -> list[tuple[Any, list[h5py.Dataset]]]:
+    """The model's layers with weights, each with its datasets in the file."""
+    if gen.generation == "keras0":
+        flat = [arrays for arrays in datasets if arrays]
+        if is_graph or len(flat) != len(targets):
+            raise ValueError(
+                f"{path}: {len(flat)} Keras 0.x layers with weights for a model with "
+                f"{len(targets)}; load by position needs the same layers in the same order."
+            )
+        return list(zip(targets, flat))
+    missing = [layer.name for layer in targets if layer.name not in datasets]
+    if missing:
+        raise ValueError(f"{path}: no weights in the file for layers {missing}.")
+    return [(layer, datasets[layer.name]) for layer in targets]

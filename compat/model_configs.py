@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tfrnn.compat.config_text import short
 from tfrnn.compat.layer_configs import LayerSpec, Source, translate
 
 
@@ -34,7 +35,9 @@ def normalize(config: dict[str, Any], source: Source) -> ModelSpec:
             return _sequential([(c["class_name"], c.get("config", {})) for c in layers], source)
         if kind in ("Model", "Functional"):
             return _functional(body, source)
-        raise ValueError(f"Model config: class {kind!r} is not Sequential, Model or Functional.")
+        raise ValueError(
+            f"Model config: class {short(kind)} is not Sequential, Model or Functional."
+        )
     kind = config.get("name")
     if kind == "Sequential" and "layers" in config:
         layers = [
@@ -45,7 +48,7 @@ def normalize(config: dict[str, Any], source: Source) -> ModelSpec:
         return _graph(config, source)
     raise ValueError(
         "Model config: expected a Keras Sequential, functional Model or Keras 0.x Graph "
-        f"config, got keys {sorted(config)}."
+        f"config, got keys {short(list(config), 200)}."
     )
 
 
@@ -132,7 +135,7 @@ def _merge_branches(
         kind = branch.get("class_name") if isinstance(branch, dict) else None
         if kind != "Sequential":
             raise ValueError(
-                f"Model config: Merge branches must be Sequential models, got {kind!r}."
+                f"Model config: Merge branches must be Sequential models, got {short(kind)}."
             )
         body = branch.get("config")
         layers = body["layers"] if isinstance(body, dict) else body

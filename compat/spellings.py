@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tfrnn.compat.config_text import short
+
 RECURRENT_RENAMES: dict[str, str] = {
     "output_dim": "units",
     "init": "kernel_initializer",
@@ -65,7 +67,7 @@ def modernize_kwargs(
         if old == "consume_less":
             if value not in CONSUME_LESS:
                 raise ValueError(
-                    f"{class_name}: `consume_less` must be 'cpu', 'mem' or 'gpu', got {value!r}."
+                    f"{class_name}: `consume_less` must be 'cpu', 'mem' or 'gpu', got {short(value)}."
                 )
             value = CONSUME_LESS[value]
         elif old == "dim_ordering":
