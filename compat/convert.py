@@ -100,6 +100,11 @@ def convert_layer_weights(
         raise ValueError(f"{class_name}: source must be one of {SOURCES} or None, got {source!r}.")
     if class_name in WRAPPERS:
         return _convert_wrapper(class_name, arrays, config, source, backend)
+    if class_name == "Embedding" and source == "keras0":
+        try:
+            return keras0.convert_embedding(arrays, config.get("dropout") or 0.0)
+        except LayoutError as err:
+            raise ValueError(f"Embedding: {err}.") from None
     if class_name in PLAIN:
         return arrays
     if class_name not in RECURRENT:
@@ -141,6 +146,8 @@ def _convert_wrapper(
             "config={'layer': {'class_name': ..., 'config': {...}}}."
         )
     inner_class, inner_config = inner["class_name"], inner.get("config", {})
+    if source == "keras2" and str(inner_class).startswith("CuDNN"):
+        source = "cudnn"
     if class_name == "TimeDistributed":
         return convert_layer_weights(inner_class, arrays, inner_config, source, backend=backend)
     if len(arrays) % 2:

@@ -12,6 +12,7 @@ into ``name0``, ``name1``, ...), datasets at those (possibly nested) paths; Kera
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ class Generation:
     keras_version: str | None
     backend: str | None
     has_model_config: bool = False
+    backend_evidence: str | None = None
 
 
 MAX_TEXT_ATTR_BYTES = 32 * 1024 * 1024
@@ -147,8 +149,39 @@ def detect_in_file(f: h5py.File, path: str) -> Generation:
             "'layer_names' attribute); expected a file from save_weights() or model.save()."
         )
     if version is None or version.startswith(("0", "1")):
-        return Generation("keras1", version, backend, has_config)
-    return Generation("keras2", version, backend, has_config)
+        evidence = None
+        if backend is None:
+            backend, evidence = keras1_backend_from_names(root, path)
+        return Generation("keras1", version, backend, has_config, evidence)
+    evidence = "the file's 'backend' attribute" if backend else None
+    return Generation("keras2", version, backend, has_config, evidence)
+
+
+def keras1_backend_from_names(root: h5py.Group, path: str) -> tuple[str | None, str | None]:
+    """(backend, why) from a Keras 1 file's weight names, or (None, None).
+
+    Keras 1 stored each weight under its backend variable's ``.name``:
+    TensorFlow names end in ``:<output index>`` (``lstm_1_W:0``), Theano
+    shared variables have none (``lstm_1_W``). Unnamed weights
+    (``param_{i}``) say nothing; names that disagree decide nothing."""
+    votes: set[str] = set()
+    for layer in read_attr_list(root, "layer_names", path):
+        group = root.get(layer)
+        if not isinstance(group, h5py.Group):
+            continue
+        for weight in read_attr_list(group, "weight_names", path):
+            if re.fullmatch(r"param_\d+", weight):
+                continue
+            votes.add("tensorflow" if re.search(r":\d+$", weight) else "theano")
+    if len(votes) != 1:
+        return None, None
+    backend = votes.pop()
+    why = (
+        "its weight names end in ':0' (TensorFlow variable names)"
+        if backend == "tensorflow"
+        else "its weight names lack the ':0' of TensorFlow variable names (Theano)"
+    )
+    return backend, why
 
 
 def detect_generation(path: str | os.PathLike) -> Generation:

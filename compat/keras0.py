@@ -30,3 +30,16 @@ def convert(class_name: str, weights: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 PER_GATE_FAMILIES = ("SimpleRNN", "GRU", "LSTM")
+
+
+def convert_embedding(weights: Sequence[np.ndarray], dropout: float) -> list[np.ndarray]:
+    """Keras 0.3.3 Embedding [W] -> modern [W].
+
+    0.3.3 added ``dropout`` to Embedding as plain (not inverted) dropout: at
+    inference it multiplied W by ``1 - dropout``, so the modern layer gets the
+    scaled matrix."""
+    if len(weights) != 1:
+        raise LayoutError(f"an Embedding holds 1 array, got {len(weights)}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise LayoutError(f"Embedding dropout must be in [0, 1), got {dropout}")
+    return [np.asarray(weights[0]) * (1.0 - float(dropout))]

@@ -93,7 +93,11 @@ def _defaults(source: Source, family: str) -> dict[str, Any]:
     return dict(table.get(family, {}))
 
 
-def _input_shape(class_name: str, cfg: dict[str, Any]) -> tuple | None:
+def _input_shape(class_name: str, cfg: dict[str, Any], source: Source) -> tuple | None:
+    if class_name == "Embedding" and source.generation == "keras0":
+        # Keras 0.x Embedding.__init__ set input_shape=(input_dim,), the vocabulary
+        # size, so its config records that; the real input is (batch, input_length).
+        return (None, cfg.get("input_length"))
     if cfg.get("batch_input_shape"):
         return tuple(cfg["batch_input_shape"])
     if cfg.get("input_shape"):
@@ -133,7 +137,7 @@ def translate(
     name = _name(cfg, fallback_name)
     if not isinstance(class_name, str):
         raise ValueError(f"Layer '{name}': class name {short(class_name)} is not text.")
-    shape = _input_shape(class_name, cfg)
+    shape = _input_shape(class_name, cfg, source)
     spec = _TRANSLATORS.get(class_name)
     if spec is None:
         raise ValueError(

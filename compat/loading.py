@@ -46,13 +46,32 @@ def _convert(spec_class: str, arrays: list, config: dict, gen: Generation, where
 
 
 def _weights_for(
-    target_class: str, old_class: str, arrays: list, config: dict, gen: Generation, where: str
+    target_class: str,
+    old_class: str,
+    arrays: list,
+    config: dict,
+    gen: Generation,
+    where: str,
+    inner: tuple[str, str, dict] | None = None,
 ) -> list:
     """The file's arrays converted for a layer of ``target_class``.
 
     tfrnn's CuDNN layers keep the cuDNN layout: cuDNN lists pass through
     unchanged, any other LSTM/GRU list is converted to the modern layout and
-    packed into it."""
+    packed into it. ``inner`` is a wrapper's (target class, old class, old
+    config) of the wrapped layer; a Bidirectional's halves are converted one
+    by one when the wrapped target is a CuDNN layer."""
+    if target_class == "Bidirectional" and inner is not None and inner[0] in CUDNN_LAYERS:
+        if len(arrays) % 2:
+            raise ValueError(
+                f"{where}: Bidirectional({inner[1]}) needs forward then backward weights "
+                f"(an even count), got {len(arrays)} arrays."
+            )
+        half = len(arrays) // 2
+        return [
+            *_weights_for(inner[0], inner[1], arrays[:half], inner[2], gen, where),
+            *_weights_for(inner[0], inner[1], arrays[half:], inner[2], gen, where),
+        ]
     if target_class not in CUDNN_LAYERS:
         return _convert(old_class, arrays, config, gen, where)
     if cudnn.is_cudnn_layout(target_class, arrays):
@@ -71,8 +90,17 @@ def _with_backend(gen: Generation, backend: str | None, path: str) -> Generation
     if backend is None:
         return gen
     if backend not in BACKENDS:
-        raise ValueError(f"{path}: backend must be one of {BACKENDS} or None, got {backend!r}.")
-    return dataclasses.replace(gen, backend=backend)
+        raise ValueError(
+            f"{path}: backend must be one of {BACKENDS} or None, got {short(backend)}."
+        )
+    if gen.backend is not None and gen.backend != backend:
+        warnings.warn(
+            f"{path}: read as written by {backend} as asked, although the file says "
+            f"{gen.backend} ({gen.backend_evidence}).",
+            UserWarning,
+            stacklevel=3,
+        )
+    return dataclasses.replace(gen, backend=backend, backend_evidence="the backend argument")
 
 
 def _warn_guessed_backend(gen: Generation, classes: list[str], path: str) -> None:
@@ -144,8 +172,15 @@ def _attach(spec: ModelSpec, per_layer: dict[str, list], gen: Generation, path: 
         arrays = per_layer.get(layer.name, [])
         if layer.class_name == "InputLayer" or not arrays:
             continue
+        inner = layer.inner
         layer.weights = _weights_for(
-            layer.class_name, layer.old_class, arrays, layer.old_config, gen, path
+            layer.class_name,
+            layer.old_class,
+            arrays,
+            layer.old_config,
+            gen,
+            path,
+            None if inner is None else (inner.class_name, inner.old_class, inner.old_config),
         )
         _fix_config_from_weights(layer, layer.weights)
 
@@ -249,9 +284,20 @@ def _layer_config_for_conversion(layer) -> tuple[str, dict]:
     class_name = type(layer).__name__
     config = layer.get_config()
     if class_name in ("Bidirectional", "TimeDistributed"):
-        inner = layer.forward_layer if class_name == "Bidirectional" else layer.layer
+        inner = _wrapped(layer)
         config = {"layer": {"class_name": type(inner).__name__, "config": inner.get_config()}}
     return class_name, config
+
+
+def _wrapped(layer):
+    return layer.forward_layer if type(layer).__name__ == "Bidirectional" else layer.layer
+
+
+def _inner_target(layer) -> tuple[str, str, dict] | None:
+    if type(layer).__name__ not in ("Bidirectional", "TimeDistributed"):
+        return None
+    inner = _wrapped(layer)
+    return type(inner).__name__, type(inner).__name__, inner.get_config()
 
 
 def load_legacy_weights(model, path: str | os.PathLike, *, backend: str | None = None) -> None:
@@ -281,7 +327,9 @@ def load_legacy_weights(model, path: str | os.PathLike, *, backend: str | None =
     _warn_guessed_backend(gen, [_layer_config_for_conversion(t)[0] for t in targets], path)
     for layer, _ in pairs:
         class_name, config = _layer_config_for_conversion(layer)
-        converted = _weights_for(class_name, class_name, weights[layer.name], config, gen, path)
+        converted = _weights_for(
+            class_name, class_name, weights[layer.name], config, gen, path, _inner_target(layer)
+        )
         expected = [tuple(w.shape) for w in layer.weights]
         if [tuple(w.shape) for w in converted] != expected:
             raise ValueError(

@@ -81,9 +81,10 @@ def test_fixture_layouts_follow_the_writers(tmp_path, rng):
         assert sorted(f.attrs) == ["backend", "keras_version", "model_config"]
         assert sorted(f["model_weights"].attrs) == ["backend", "keras_version", "layer_names"]
     got = [detect_generation(tmp_path / n) for n in ("k1w.h5", "k1m.h5", "k2w.h5", "k2m.h5")]
+    # Keras 1 files name no backend; their Theano variable names (no ':0') tell.
     assert [(g.generation, g.keras_version, g.backend) for g in got] == [
-        ("keras1", None, None),
-        ("keras1", "1.2.2", None),
+        ("keras1", None, "theano"),
+        ("keras1", "1.2.2", "theano"),
         ("keras2", "2.2.4", "theano"),
         ("keras2", "2.2.4", "tensorflow"),
     ]
@@ -260,7 +261,11 @@ def test_keras1_lstm_gru_consume_less_stacked(tmp_path, rng, consume_less):
         model_config=config,
     )
     gen = detect_generation(tmp_path / "m.h5")
-    assert (gen.generation, gen.keras_version, gen.backend) == ("keras1", "1.2.2", None)
+    assert (gen.generation, gen.keras_version, gen.backend) == (
+        "keras1",
+        "1.2.2",
+        "theano",
+    )  # names without :0
     model = load_legacy_model(tmp_path / "m.h5")
     check(
         model, x, gru(lstm(x, gl), gg), f"keras1 | LSTM+GRU | consume_less={consume_less}, stacked"
