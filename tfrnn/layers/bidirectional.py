@@ -9,7 +9,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfrnn.layers.cudnn_selection import bidirectional_halves
-from tfrnn.layers.rnn import BatchIndependent, split_list_inputs
+from tfrnn.layers.rnn import BatchIndependent, split_list_inputs, with_time_steps
 from tfrnn.saving import deserialize_layer
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -207,7 +207,9 @@ class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
             forward, backward = forward[0], backward[0]
         if self.return_sequences:
             time_axis = 0 if getattr(self.forward_layer, "time_major", False) else 1
-            backward = tf.reverse(backward, [time_axis])
+            steps = tf.nest.flatten(inputs)[0].shape[time_axis]
+            forward = with_time_steps(forward, steps, time_axis)
+            backward = with_time_steps(tf.reverse(backward, [time_axis]), steps, time_axis)
         output = _merge(self.merge_mode, forward, backward)
         if self.return_state:
             return (output if isinstance(output, list) else [output]) + states

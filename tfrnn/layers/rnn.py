@@ -48,6 +48,17 @@ def split_list_inputs(inputs, initial_state, constants, num_constants: int):
     return inputs[0], initial_state, constants
 
 
+def with_time_steps(outputs: tf.Tensor, time_steps: int | None, time_axis: int = 0) -> tf.Tensor:
+    """``outputs`` with their static length ``time_steps`` on ``time_axis``
+    restored (a loop's stacked outputs only know it at run time)."""
+    if time_steps is None or outputs.shape.rank is None:
+        return outputs
+    dims = outputs.shape.as_list()
+    dims[time_axis] = time_steps
+    outputs.set_shape(dims)
+    return outputs
+
+
 def _swap_batch_time(x: tf.Tensor) -> tf.Tensor:
     return tf.transpose(x, [1, 0] + list(range(2, x.shape.rank)))
 
@@ -357,6 +368,7 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
         initial_state = tf.nest.pack_sequence_as(_state_sizes(self.cell), initial_state)
 
         self._reset_foreign_dropout_masks()
+        static_steps = first.shape[0 if self.time_major else 1]
         if not self.time_major:
             inputs = tf.nest.map_structure(_swap_batch_time, inputs)
             mask = None if mask is None else tf.transpose(mask)
@@ -365,7 +377,9 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
             for variable, state in zip(self.states, tf.nest.flatten(result.states)):
                 variable.assign(tf.cast(state, variable.dtype))
         if self.return_sequences:
-            output = result.outputs
+            output = tf.nest.map_structure(
+                lambda o: with_time_steps(o, static_steps), result.outputs
+            )
             if not self.time_major:
                 output = tf.nest.map_structure(_swap_batch_time, output)
             if row_lengths is not None:
