@@ -47,3 +47,21 @@ def test_return_sequences_then_flatten_dense_trains():
     model.compile("sgd", "mse")
     history = model.fit(np.ones((4, 3, 5)), np.ones((4, 1)), verbose=0, epochs=2)
     assert np.isfinite(history.history["loss"]).all()
+
+
+@pytest.mark.parametrize("kind", ["SimpleRNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("batch_size", [10, 5])
+def test_one_unit_layers_train_like_tf_keras(kind, batch_size, rng):
+    """SimpleRNN(1) once tripped a oneDNN MatMul+Add fusion in its gradient."""
+    x = rng.normal(size=(10, 3, 6)).astype("float32")
+    y = rng.normal(size=(10, 1)).astype("float32")
+    models = []
+    for module in (tf_keras.layers, tfrnn):
+        model = tf_keras.Sequential([tf_keras.Input((3, 6)), getattr(module, kind)(1)])
+        model.compile(tf_keras.optimizers.SGD(0.1), "mse")
+        models.append(model)
+    models[1].set_weights(models[0].get_weights())
+    for model in models:
+        model.fit(x, y, batch_size=batch_size, epochs=2, shuffle=False, verbose=0)
+    for want, got in zip(models[0].get_weights(), models[1].get_weights()):
+        np.testing.assert_allclose(got, want, atol=1e-5)

@@ -234,14 +234,16 @@ def _backward(
         operand, x = block[n_saved], block[n_saved + 1]
         if fused.operand_mask is not None:
             operand = operand * fused.operand_mask
-        d_recurrent += tf.matmul(_flatten_time(operand), d_m, transpose_a=True)
+        d_recurrent = _accumulate(
+            d_recurrent, tf.matmul(_flatten_time(operand), d_m, transpose_a=True)
+        )
         if fused.bias is not None:
             d_bias += tf.reduce_sum(d_z, axis=0)
         d_params = [a + g for a, g in zip(d_params, fused.param_grads(d_m) if params else [])]
         if input_masks is None or len(input_masks) == 1:
             if input_masks is not None:
                 x = x * input_masks[0]
-            d_kernel += tf.matmul(_flatten_time(x), d_z, transpose_a=True)
+            d_kernel = _accumulate(d_kernel, tf.matmul(_flatten_time(x), d_z, transpose_a=True))
             d_x = tf.matmul(d_z, kernel_t)
             if input_masks is not None:
                 d_x = d_x * tf.tile(input_masks[0], [steps, 1])
@@ -297,3 +299,13 @@ def _flatten_time(x: tf.Tensor) -> tf.Tensor:
 
 def _zeros_if_none(grad: tf.Tensor | None, like: tf.Tensor) -> tf.Tensor:
     return tf.zeros_like(like) if grad is None else grad
+
+
+def _accumulate(total: tf.Tensor, product: tf.Tensor) -> tf.Tensor:
+    """``total + product`` for a matmul ``product``, as an AddN.
+
+    Grappler's CPU remapper fuses ``MatMul + Add`` into a oneDNN
+    ``_FusedMatMul`` that takes the addend for a bias and rejects it at run
+    time when the gradient is (1, 1) ("bias must be 1-dimensional"); AddN is
+    never fused."""
+    return tf.math.add_n([total, product])
