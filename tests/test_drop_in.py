@@ -3,7 +3,9 @@ against tfrnn (scripts/peer_suite.py); each case compared with tf_keras."""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import tf_keras
+from custom_cells import ConstantsCell
 
 import tfrnn
 
@@ -65,3 +67,88 @@ def test_one_unit_layers_train_like_tf_keras(kind, batch_size, rng):
         model.fit(x, y, batch_size=batch_size, epochs=2, shuffle=False, verbose=0)
     for want, got in zip(models[0].get_weights(), models[1].get_weights()):
         np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["SimpleRNNCell", "GRUCell", "LSTMCell"])
+def test_cells_called_directly_return_states_as_tf_keras(kind, rng):
+    x = rng.normal(size=(2, 3)).astype("float32")
+    cells = [getattr(module, kind)(4) for module in (tf_keras.layers, tfrnn)]
+    for cell in cells:
+        cell.build(x.shape)
+    cells[1].set_weights(cells[0].get_weights())
+    results = []
+    for cell in cells:
+        initial = cell.get_initial_state(batch_size=2, dtype=tf.float32)
+        as_list = initial if kind == "LSTMCell" else [initial]
+        results.append((initial, cell(x, initial), cell(x, as_list)))
+    (want_init, *want_calls), (got_init, *got_calls) = results
+    assert type(got_init) is type(want_init)
+    for (want_out, want_states), (got_out, got_states) in zip(want_calls, got_calls):
+        assert type(got_states) is type(want_states)
+        np.testing.assert_allclose(got_out, want_out, atol=1e-6)
+        for want, got in zip(tf.nest.flatten(want_states), tf.nest.flatten(got_states)):
+            np.testing.assert_allclose(got, want, atol=1e-6)
+    with pytest.raises(ValueError):
+        cells[0].get_initial_state(None, None, None)
+    with pytest.raises(ValueError, match="batch_size"):
+        cells[1].get_initial_state(None, None, None)
+
+
+def _copy_weights(source, target):
+    target.set_weights(source.get_weights())
+
+
+@pytest.mark.parametrize("wrapper", ["RNN", "Bidirectional"])
+@pytest.mark.parametrize("symbolic", [True, False])
+def test_constants_given_as_one_tensor(wrapper, symbolic, rng):
+    x = tf.constant(rng.normal(size=(2, 4, 5)), tf.float32)
+    c = tf.constant(rng.normal(size=(2, 3)), tf.float32)
+    outputs = []
+    for module in (tf_keras.layers, tfrnn):
+        layer = module.RNN(ConstantsCell(4))
+        if wrapper == "Bidirectional":
+            layer = module.Bidirectional(layer)
+        if symbolic:
+            xs, cs = tf_keras.Input((4, 5)), tf_keras.Input((3,))
+            model = tf_keras.Model([xs, cs], layer(xs, constants=cs))
+            assert len(layer.input) == 2  # the constants are an input of the layer
+        else:
+            layer(x, constants=c)
+        outputs.append((model if symbolic else layer, layer))
+    _copy_weights(outputs[0][1], outputs[1][1])
+    want, got = (
+        (run.predict([x, c], verbose=0) if symbolic else run(x, constants=c)) for run, _ in outputs
+    )
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_stacked_cells_ignore_constants_they_do_not_take(rng):
+    x = tf.constant(rng.normal(size=(2, 4, 5)), tf.float32)
+    c = tf.constant(rng.normal(size=(2, 3)), tf.float32)
+    layers = [module.RNN([module.GRUCell(3)]) for module in (tf_keras.layers, tfrnn)]
+    want = layers[0](x, constants=[c])
+    layers[1](x, constants=[c])
+    _copy_weights(layers[0], layers[1])
+    np.testing.assert_allclose(layers[1](x, constants=[c]), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("wrapper", ["LSTM", "Bidirectional"])
+def test_symbolic_initial_states_are_inputs_of_the_layer(wrapper, rng, tmp_path):
+    x = rng.normal(size=(2, 3, 5)).astype("float32")
+    count = 4 if wrapper == "Bidirectional" else 2
+    states = [rng.normal(size=(2, 4)).astype("float32") for _ in range(count)]
+    models = []
+    for module in (tf_keras.layers, tfrnn):
+        layer = module.LSTM(4)
+        if wrapper == "Bidirectional":
+            layer = module.Bidirectional(layer)
+        inputs = [tf_keras.Input((3, 5))] + [tf_keras.Input((4,)) for _ in range(count)]
+        output = layer(inputs[0], initial_state=inputs[1:])
+        assert len(layer.input) == 1 + count
+        models.append(tf_keras.Model(inputs, output))
+    _copy_weights(models[0], models[1])
+    want = models[0].predict([x, *states], verbose=0)
+    np.testing.assert_allclose(models[1].predict([x, *states], verbose=0), want, atol=1e-5)
+    models[1].save(tmp_path / "m.keras")
+    reloaded = tf_keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(reloaded.predict([x, *states], verbose=0), want, atol=1e-5)

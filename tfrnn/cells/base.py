@@ -188,6 +188,10 @@ def project_dense(inputs: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | None) 
     return tf.reshape(out, tf.concat([tf.shape(inputs)[:-1], tf.shape(kernel)[-1:]], axis=0))
 
 
+def _has_one_state(cell: Any) -> bool:
+    return not isinstance(cell.state_size, (list, tuple))
+
+
 class RecurrentCell(tf_keras.layers.Layer):
     """Base of tfrnn cells: a Keras cell (``call(inputs, states)``) that can
     also hand the engine its work split into projection and step."""
@@ -206,21 +210,30 @@ class RecurrentCell(tf_keras.layers.Layer):
         return False
 
     def call(self, inputs, states, training=None):
+        """One step. As in tf_keras, a cell with one state given it as a tensor
+        (not a list) returns its new state as a tensor."""
         fns = self.step_functions(inputs, training)
         output, new_states = fns.step(fns.project(inputs), list(tf.nest.flatten(states)))
+        if _has_one_state(self) and not tf.nest.is_nested(states):
+            return output, new_states[0]
         return output, new_states
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
+        """Zero states: a list, or one tensor for a cell with one state (tf_keras)."""
         if inputs is not None:
             batch_size = tf.shape(inputs)[0]
             dtype = inputs.dtype
-        sizes = (
-            self.state_size if isinstance(self.state_size, (list, tuple)) else [self.state_size]
-        )
-        return [
+        if batch_size is None or dtype is None:
+            raise ValueError(
+                f"Layer '{self.name}': get_initial_state needs `inputs`, or both "
+                f"`batch_size` and `dtype`; got batch_size={batch_size}, dtype={dtype}."
+            )
+        sizes = [self.state_size] if _has_one_state(self) else self.state_size
+        zeros = [
             tf.zeros(tf.concat([[batch_size], tf.TensorShape(s).as_list()], 0), dtype=dtype)
             for s in sizes
         ]
+        return zeros[0] if _has_one_state(self) else zeros
 
 
 class DenseGatedCell(RecurrentCell):

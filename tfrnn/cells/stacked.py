@@ -58,7 +58,9 @@ class StackedRNNCells(RecurrentCell):
         self.built = True
 
     def takes_constants(self) -> bool:
-        return any(cell_takes_constants(cell) for cell in self.cells)
+        """Always: as in tf_keras, the stack hands constants to the cells that
+        take them and the others ignore them."""
+        return True
 
     def call(self, inputs, states, constants=None, training=None):
         # As tf_keras's: constants reach the cells whose call accepts them.

@@ -9,7 +9,13 @@ import tensorflow as tf
 import tf_keras
 
 from tfrnn.layers.cudnn_selection import bidirectional_halves
-from tfrnn.layers.rnn import BatchIndependent, split_list_inputs, with_time_steps
+from tfrnn.layers.rnn import (
+    BatchIndependent,
+    call_with_extras,
+    split_list_inputs,
+    symbolic_extras,
+    with_time_steps,
+)
 from tfrnn.saving import deserialize_layer
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
@@ -158,10 +164,16 @@ class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
                     f"Bidirectional '{self.name}': initial_state must hold the forward "
                     f"states then the backward states (an even count), got {len(flat)}."
                 )
-            kwargs["initial_state"] = flat
+            initial_state = flat
+        if constants is not None:
+            self._num_constants = len(constants)
+        extra = symbolic_extras(initial_state, constants)
+        if extra is not None:
+            return call_with_extras(self, super().__call__, inputs, extra, kwargs)
+        if initial_state is not None:
+            kwargs["initial_state"] = initial_state
         if constants is not None:
             kwargs["constants"] = constants
-            self._num_constants = len(constants)
         return super().__call__(inputs, **kwargs)
 
     def build(self, input_shape):
@@ -172,6 +184,9 @@ class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
         self.built = True
 
     def call(self, inputs, mask=None, training=None, initial_state=None, constants=None):
+        inputs, initial_state, constants = split_list_inputs(
+            inputs, initial_state, constants, self._num_constants
+        )
         forward_kwargs, backward_kwargs = {}, {}
         if mask is not None:
             forward_kwargs["mask"] = backward_kwargs["mask"] = mask

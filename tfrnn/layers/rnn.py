@@ -35,7 +35,10 @@ def _translate_shape_kwargs(kwargs: dict) -> None:
 
 
 def split_list_inputs(inputs, initial_state, constants, num_constants: int):
-    """``[x, *states, *constants]`` (tf_keras wrappers, old configs) -> parts."""
+    """``[x, *states, *constants]`` (tf_keras wrappers, old configs) -> parts;
+    ``constants`` given as one tensor becomes a list of it, as in tf_keras."""
+    if constants is not None and not isinstance(constants, (list, tuple)):
+        constants = [constants]
     if not isinstance(inputs, list):
         return inputs, initial_state, constants
     if len(inputs) == 1:
@@ -57,6 +60,38 @@ def with_time_steps(outputs: tf.Tensor, time_steps: int | None, time_axis: int =
     dims[time_axis] = time_steps
     outputs.set_shape(dims)
     return outputs
+
+
+def symbolic_extras(initial_state, constants) -> list | None:
+    """Initial states and constants that are all Keras tensors, flattened: tf_keras
+    then makes them inputs of the layer (so the model's graph connects them),
+    after the sequence. None when there are none or they are not all symbolic."""
+    extra = tf.nest.flatten(initial_state or []) + list(constants or [])
+    if extra and all(_is_keras_tensor(t) for t in extra):
+        return extra
+    return None
+
+
+def _is_keras_tensor(value: Any) -> bool:
+    try:
+        return tf_keras.backend.is_keras_tensor(value)
+    except ValueError:  # not a tensor at all (a numpy array, say)
+        return False
+
+
+def call_with_extras(layer, base_call, inputs, extra: list, kwargs: dict):
+    """``base_call([inputs, *extra], **kwargs)`` with ``layer``'s input spec
+    widened to the extra inputs for that call (as tf_keras's RNN does)."""
+    own = layer.input_spec
+    widened = None if own is None else [own[0] if isinstance(own, list) else own]
+    if widened is not None:
+        widened += [None] * len(extra)
+    layer.input_spec = widened
+    try:
+        return base_call([inputs, *extra], **kwargs)
+    finally:
+        if layer.input_spec is widened:  # build() did not set a new spec
+            layer.input_spec = own
 
 
 def _swap_batch_time(x: tf.Tensor) -> tf.Tensor:
@@ -293,11 +328,15 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
         inputs, initial_state, constants = split_list_inputs(
             inputs, initial_state, constants, self._num_constants
         )
+        if constants is not None:
+            self._num_constants = len(constants)
+        extra = symbolic_extras(initial_state, constants)
+        if extra is not None:
+            return call_with_extras(self, super().__call__, inputs, extra, kwargs)
         if initial_state is not None:
             kwargs["initial_state"] = initial_state
         if constants is not None:
             kwargs["constants"] = constants
-            self._num_constants = len(constants)
         return super().__call__(inputs, **kwargs)
 
     def _validated_initial_state(self, initial_state, batch):
@@ -327,6 +366,9 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
         return tf.cond(recorded, lambda: current, lambda: list(initial_state))
 
     def call(self, inputs, mask=None, training=None, initial_state=None, constants=None):
+        inputs, initial_state, constants = split_list_inputs(
+            inputs, initial_state, constants, self._num_constants
+        )
         row_lengths = None
         if isinstance(inputs, tf.RaggedTensor):
             if mask is not None:
