@@ -82,12 +82,8 @@ def modernize_kwargs(
         if not ("nb_row" in out and "nb_col" in out):
             raise TypeError(f"{class_name}: `nb_row` and `nb_col` must be given together.")
         put("nb_row/nb_col", "kernel_size", (out.pop("nb_row"), out.pop("nb_col")))
-    if "input_dim" in out:
-        length = out.pop("input_length", None)
-        put("input_dim/input_length", "input_shape", (length, out.pop("input_dim")))
-    elif "input_length" in out:
-        raise TypeError(
-            f"{class_name}: `input_length` needs `input_dim`; pass "
-            "`input_shape=(input_length, input_dim)` instead."
-        )
+    if "input_dim" in out or "input_length" in out:
+        # As tf_keras: either one alone leaves the other axis unknown.
+        shape = (out.pop("input_length", None), out.pop("input_dim", None))
+        put("input_dim/input_length", "input_shape", shape)
     return out, done

@@ -152,3 +152,67 @@ def test_symbolic_initial_states_are_inputs_of_the_layer(wrapper, rng, tmp_path)
     models[1].save(tmp_path / "m.keras")
     reloaded = tf_keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(reloaded.predict([x, *states], verbose=0), want, atol=1e-5)
+
+
+class OnesStateCell(tf_keras.layers.Layer):
+    """A cell whose own get_initial_state starts from ones; it passes its state on."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.state_size = 2
+
+    def call(self, inputs, states):
+        return states[0] + 0.0 * tf.reduce_sum(inputs), [states[0]]
+
+    def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
+        return tf.ones([batch_size, 2], dtype)
+
+
+def test_stateful_layer_starts_from_the_cells_initial_state():
+    got = []
+    for module in (tf_keras.layers, tfrnn):
+        layer = module.RNN(OnesStateCell(), stateful=True)
+        model = tf_keras.Sequential([tf_keras.Input((3, 1), batch_size=2), layer])
+        model.predict(np.zeros((2, 3, 1)), verbose=0)
+        got.append([np.asarray(s) for s in layer.states])
+    np.testing.assert_array_equal(got[1], got[0])
+    np.testing.assert_array_equal(got[1][0], np.ones((2, 2)))
+
+
+def test_reverse_state_order_lists_states_last_cell_first(rng):
+    x = tf.constant(rng.normal(size=(2, 4, 5)), tf.float32)
+    shapes = []
+    for module in (tf_keras.layers, tfrnn):
+        cells = module.StackedRNNCells(
+            [module.LSTMCell(3), module.GRUCell(2)], reverse_state_order=True
+        )
+        layer = module.RNN(cells, return_state=True)
+        shapes.append([tuple(s) for s in layer.compute_output_shape((None, 4, 5))])
+    assert shapes[1] == shapes[0] == [(None, 2), (None, 2), (None, 3), (None, 3)]
+    natural = tfrnn.RNN(tfrnn.StackedRNNCells([tfrnn.LSTMCell(3), tfrnn.GRUCell(2)]))
+    output, gru_state, (lstm_h, lstm_c) = layer(x)
+    natural(x)
+    natural.set_weights(layer.get_weights())
+    np.testing.assert_allclose(natural(x), output, atol=1e-6)
+    np.testing.assert_allclose(gru_state, output, atol=1e-6)
+    assert lstm_h.shape == lstm_c.shape == (2, 3)
+    config = tf_keras.layers.serialize(layer)
+    assert tf_keras.layers.deserialize(config).cell.reverse_state_order
+
+
+def test_tf_keras_only_arguments_are_accepted_and_kept():
+    for module in (tf_keras.layers, tfrnn):
+        layer = module.SimpleRNN(5, input_length=10)
+        assert layer.get_config()["batch_input_shape"] == (None, 10, None)
+        lstm = module.LSTM(3, enable_caching_device=False)
+        config = lstm.get_config()
+        assert config["enable_caching_device"] is False
+        assert "enable_caching_device" not in module.LSTM(3).get_config()
+        assert type(lstm).from_config(config).get_config() == config
+
+
+def test_a_single_symbolic_initial_state_tensor():
+    x, state = tf_keras.Input((3, 5)), tf_keras.Input((4,))
+    layer = tfrnn.GRU(4)
+    layer(x, initial_state=state)
+    assert len(layer.input) == 2

@@ -260,9 +260,13 @@ class DenseGatedCell(RecurrentCell):
         bias_constraint: Any = None,
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
+        enable_caching_device: bool = True,
         **kwargs: Any,
     ) -> None:
+        """``enable_caching_device`` is accepted for tf_keras compatibility: the
+        engine reads each weight once per sequence already."""
         super().__init__(**kwargs)
+        self.enable_caching_device = bool(enable_caching_device)
         self.units = check_units(self.name, units)
         self.activation = get_activation(self.name, activation, "activation")
         self.use_bias = bool(use_bias)
@@ -378,6 +382,8 @@ class DenseGatedCell(RecurrentCell):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
         }
+        if not self.enable_caching_device:  # tf_keras writes only the non-default
+            config["enable_caching_device"] = False
         return {**super().get_config(), **config}
 
 

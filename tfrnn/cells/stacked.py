@@ -30,17 +30,24 @@ def cell_output_size(cell: Any):
 class StackedRNNCells(RecurrentCell):
     """Wrapper allowing a stack of RNN cells to behave as a single cell."""
 
-    def __init__(self, cells: list, **kwargs: Any) -> None:
+    def __init__(self, cells: list, reverse_state_order: bool = False, **kwargs: Any) -> None:
+        """``reverse_state_order``: states listed last cell first (tf_keras's
+        legacy order, for code that unpacks ``return_state``)."""
         if not isinstance(cells, (list, tuple)) or not cells:
             raise ValueError(f"StackedRNNCells needs a non-empty list of cells, got {cells!r}.")
         for cell in cells:
             check_cell(f"StackedRNNCells '{kwargs.get('name', 'stacked_rnn_cells')}'", cell)
         super().__init__(**kwargs)
         self.cells = list(cells)
+        self.reverse_state_order = bool(reverse_state_order)
+
+    def _in_state_order(self, per_cell: list) -> list:
+        """Per-cell items (cells in order) <-> the order of ``state_size``."""
+        return per_cell[::-1] if self.reverse_state_order else per_cell
 
     @property
     def state_size(self):
-        return tuple(c.state_size for c in self.cells)
+        return tuple(self._in_state_order([c.state_size for c in self.cells]))
 
     @property
     def output_size(self):
@@ -82,12 +89,13 @@ class StackedRNNCells(RecurrentCell):
 
         def step(projected, states):
             states = tf.nest.pack_sequence_as(self.state_size, tf.nest.flatten(states))
+            states = self._in_state_order(list(states))
             output, new_states = functions[0].step(projected, _as_list(states[0]))
             collected = [_restructure(new_states, self.cells[0].state_size)]
             for fns, cell, cell_states in zip(functions[1:], self.cells[1:], states[1:]):
                 output, new_states = fns.step(fns.project(output), _as_list(cell_states))
                 collected.append(_restructure(new_states, cell.state_size))
-            return output, collected
+            return output, self._in_state_order(collected)
 
         return StepFunctions(functions[0].project, step)
 
@@ -100,11 +108,14 @@ class StackedRNNCells(RecurrentCell):
             else:
                 state = RecurrentCell.get_initial_state(cell, inputs, batch_size, dtype)
             states.append(_restructure(state, cell.state_size))
-        return states
+        return self._in_state_order(states)
 
     def get_config(self):
         cells = [tf_keras.layers.serialize(cell) for cell in self.cells]
-        return {**super().get_config(), "cells": cells}
+        config = {**super().get_config(), "cells": cells}
+        if self.reverse_state_order:
+            config["reverse_state_order"] = True
+        return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

@@ -66,7 +66,8 @@ def symbolic_extras(initial_state, constants) -> list | None:
     """Initial states and constants that are all Keras tensors, flattened: tf_keras
     then makes them inputs of the layer (so the model's graph connects them),
     after the sequence. None when there are none or they are not all symbolic."""
-    extra = tf.nest.flatten(initial_state or []) + list(constants or [])
+    states = [] if initial_state is None else tf.nest.flatten(initial_state)
+    extra = states + ([] if constants is None else list(constants))
     if extra and all(_is_keras_tensor(t) for t in extra):
         return extra
     return None
@@ -276,8 +277,26 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
             for s in tf.nest.flatten(_state_sizes(self.cell))
         ]
 
+    def _initial_state_arrays(self, batch):
+        """The cell's own initial states (``get_initial_state``, as tf_keras
+        asks it), else zeros, as numpy arrays."""
+        zeros = self._zero_state_arrays(batch)
+        init = getattr(self.cell, "get_initial_state", None)
+        if init is None:
+            return zeros
+        with tf.init_scope():  # build() may run inside a graph
+            states = init(inputs=None, batch_size=batch, dtype=self.dtype or "float32")
+            values = [np.asarray(v, dtype=self.dtype) for v in tf.nest.flatten(states)]
+        if [v.shape for v in values] != [z.shape for z in zeros]:
+            raise ValueError(
+                f"Layer '{self.name}': the cell's get_initial_state gave shapes "
+                f"{[v.shape for v in values]}, its state_size needs {[z.shape for z in zeros]}."
+            )
+        return values
+
     def reset_states(self, states=None):
-        """Reset a stateful layer's states to zeros, or to ``states`` (numpy)."""
+        """Reset a stateful layer's states to the cell's initial states (zeros
+        unless the cell's ``get_initial_state`` says otherwise), or to ``states``."""
         if not self.stateful:
             raise AttributeError(f"Layer '{self.name}' is not stateful; nothing to reset.")
         if not self.built:
@@ -286,7 +305,7 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
             )
         zeros = self._zero_state_arrays(self._stateful_batch)
         if states is None:
-            values = zeros
+            values = self._initial_state_arrays(self._stateful_batch)
         else:
             values = tf.nest.flatten(states)
             if len(values) != len(zeros):
