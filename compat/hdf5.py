@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,8 +109,20 @@ def _has_attr_list(group: h5py.Group, name: str) -> bool:
 def open_h5(path: str | os.PathLike) -> h5py.File:
     """Open ``path`` read-only after ``audit_hdf5``; any failure is a ValueError naming it."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(
+            f"{path}: a directory, not an HDF5 file. tfrnn.compat reads the .h5/.hdf5 files "
+            "Keras 0.x-2.x wrote (save_weights or model.save); a SavedModel directory is "
+            "already modern: load it with tf_keras.models.load_model."
+        )
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file.")
+    if zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{path}: a .keras archive (the modern format), not an old Keras HDF5 file; it "
+            "needs no migration: load it with tf_keras.models.load_model (after import "
+            "tfrnn if it holds tfrnn layers)."
+        )
     try:
         f = h5py.File(path, "r")
     except (OSError, ValueError) as err:

@@ -139,6 +139,13 @@ def translate(
         raise ValueError(f"Layer '{name}': class name {short(class_name)} is not text.")
     shape = _input_shape(class_name, cfg, source)
     spec = _TRANSLATORS.get(class_name)
+    if spec is None and class_name.startswith("tfrnn>"):
+        raise ValueError(
+            f"Layer '{name}': class {short(class_name)} is a tfrnn layer, so this file was "
+            "written by tf_keras with tfrnn and needs no migration: load it with "
+            "tf_keras.models.load_model after `import tfrnn` (then model.save() converts "
+            "it to another format)."
+        )
     if spec is None:
         raise ValueError(
             f"Layer '{name}': class {short(class_name)} is not one tfrnn.compat can rebuild; "

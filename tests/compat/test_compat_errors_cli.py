@@ -202,3 +202,17 @@ def test_script_runs_same_main(tmp_path):
         timeout=120,
     )
     assert result.returncode == 2 and "missing.h5" in result.stderr
+
+
+def test_modern_inputs_are_named_for_what_they_are(tmp_path, rng):
+    model = tf_keras.Sequential([tf_keras.Input((T, D)), tfrnn.LSTM(U)])
+    model.save(tmp_path / "m.keras")
+    model.save(tmp_path / "m.h5")
+    (tmp_path / "saved").mkdir()
+    for path, match in (
+        (tmp_path / "m.keras", r"\.keras archive .* needs no migration"),
+        (tmp_path / "m.h5", r"tfrnn layer.* needs no migration.*import tfrnn"),
+        (tmp_path / "saved", r"a directory, not an HDF5 file"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            load_legacy_model(path)
