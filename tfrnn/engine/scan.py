@@ -302,6 +302,15 @@ def _identity(inputs: Nested) -> Nested:
     return inputs
 
 
+def _time_slice(x: tf.Tensor, start: tf.Tensor, steps: int) -> tf.Tensor:
+    """``x[start:start + steps]``, read in place (a slice along the first axis
+    shares the buffer). The length is given statically, so XLA sees a block
+    of ``steps`` timesteps (with a computed end, its slice has the whole
+    time axis's shape)."""
+    begin = tf.stack([start] + [0] * (x.shape.rank - 1))
+    return tf.slice(x, begin, [steps] + [-1] * (x.shape.rank - 1))
+
+
 def _loop(
     run_block,
     flat_inputs,
@@ -335,8 +344,7 @@ def _loop(
         """``read(index)``: the ``index``-th block of ``x``."""
         if differentiable:  # a TensorArray: its gradient is one stack
             return block_array(x).read
-        # in place: a slice along the time axis shares the buffer
-        return lambda index: x[time_first + index * steps : time_first + (index + 1) * steps]
+        return lambda index: _time_slice(x, time_first + index * steps, steps)
 
     input_readers = [reader(x) for x in flat_inputs]
     mask_reader = None if mask is None else reader(mask)
