@@ -9,6 +9,11 @@ means tfrnn is faster.
     python scripts/bench.py --only lstm     # cases whose name contains 'lstm'
     python scripts/bench.py --quick         # tiny shapes, a smoke run
     python scripts/bench.py --tflite        # batch-1 TFLite latency (see tflite_latency)
+    python scripts/bench.py --xla --train   # tfrnn train steps under XLA, tf_keras without
+
+With ``--xla`` tfrnn's functions are compiled with XLA
+(``jit_compile=True``) and tf_keras's are not; each row also gives both
+functions' first call (trace, compile and one run) in seconds.
 """
 
 from __future__ import annotations
@@ -79,14 +84,14 @@ def twin_layers(case: Case, x: tf.Tensor):
     return reference, ours
 
 
-def inference_fn(layer):
-    return tf.function(lambda x: layer(x))
+def inference_fn(layer, jit_compile: bool = False):
+    return tf.function(lambda x: layer(x), jit_compile=jit_compile)
 
 
-def train_step_fn(layer):
+def train_step_fn(layer, jit_compile: bool = False):
     optimizer = tf_keras.optimizers.SGD(1e-3)
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def step(x):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(layer(x, training=True)))
@@ -127,20 +132,30 @@ def paired_ratio(reference_fn, ours_fn, x, rounds: int, repeat: int) -> tuple[fl
     )
 
 
-def run(cases: list[Case], rounds: int, repeat: int) -> list[tuple[str, str, float, float, float]]:
+MODES = {"inference": inference_fn, "train step": train_step_fn}
+
+
+def run(
+    cases: list[Case], rounds: int, repeat: int, modes: list[str], xla: bool = False
+) -> list[tuple[str, str, float, float, float]]:
+    """Rows of (case, mode, tf_keras ms, tfrnn ms, ratio); ``xla``: tfrnn's
+    functions compiled with XLA, and both first calls printed."""
     rows = []
     rng = np.random.default_rng(0)
     for case in cases:
         x = tf.constant(rng.standard_normal(case.input_shape).astype("float32"))
         reference, ours = twin_layers(case, x)
-        for mode, make_fn in (("inference", inference_fn), ("train step", train_step_fn)):
-            ratio, ref_t, ours_t = paired_ratio(
-                make_fn(reference), make_fn(ours), x, rounds, repeat
-            )
+        for mode in modes:
+            reference_fn, ours_fn = MODES[mode](reference), MODES[mode](ours, jit_compile=xla)
+            first = ""
+            if xla:
+                ref_first, ours_first = (time_calls(fn, x, 1) for fn in (reference_fn, ours_fn))
+                first = f"  first call: tf_keras {ref_first:6.2f} s, tfrnn {ours_first:6.2f} s"
+            ratio, ref_t, ours_t = paired_ratio(reference_fn, ours_fn, x, rounds, repeat)
             rows.append((case.name, mode, ref_t * 1e3, ours_t * 1e3, ratio))
             print(
                 f"{case.name:<32} {mode:<11} tf_keras {ref_t * 1e3:9.2f} ms  "
-                f"tfrnn {ours_t * 1e3:9.2f} ms  ratio {ratio:5.2f}",
+                f"tfrnn {ours_t * 1e3:9.2f} ms  ratio {ratio:5.2f}{first}",
                 flush=True,
             )
     return rows
@@ -220,6 +235,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="tiny shapes (smoke run)")
     parser.add_argument("--tflite", action="store_true", help="TFLite batch-1 latency only")
+    parser.add_argument(
+        "--xla", action="store_true", help="compile tfrnn's functions with XLA (jit_compile=True)"
+    )
+    parser.add_argument("--train", action="store_true", help="train steps only")
     args = parser.parse_args()
     if args.tflite:
         tflite_latency(args.rounds, args.repeat)
@@ -230,7 +249,10 @@ def main() -> None:
         f"tensorflow {tf.__version__}, tf_keras {tf_keras.__version__}, tfrnn {tfrnn.__version__}"
     )
     print(f"ratio = median over {args.rounds} interleaved rounds of tf_keras_time / tfrnn_time")
-    rows = run(cases, args.rounds, args.repeat)
+    modes = ["train step"] if args.train else list(MODES)
+    if args.xla:
+        print("tfrnn in tf.function(jit_compile=True), tf_keras in tf.function")
+    rows = run(cases, args.rounds, args.repeat, modes, xla=args.xla)
     print("\n| case | mode | tf_keras ms | tfrnn ms | ratio |\n|---|---|---|---|---|")
     for name, mode, ref_ms, ours_ms, ratio in rows:
         print(f"| {name} | {mode} | {ref_ms:.2f} | {ours_ms:.2f} | {ratio:.2f} |")
