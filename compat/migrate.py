@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
-import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 
 import numpy as np
+
+from tfrnn.cli_support import EXIT_BAD_INPUT, cli_signals, interrupted_exit, naming
+
+PROG = "tfrnn-migrate"
+TOLERANCE = 1e-5
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tfrnn-migrate",
+        prog=PROG,
         description="Convert a Keras 0.x/1.x/2.x HDF5 file into a modern tf_keras model.",
     )
     parser.add_argument("src", help="old Keras HDF5 file (save_weights or model.save)")
@@ -26,7 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         choices=("theano", "tensorflow", "cntk"),
         help="backend that wrote SRC, where the file does not say (Keras 0.x/1.x)",
     )
-    parser.add_argument("--force", action="store_true", help="replace an existing DST")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing DST (a file, a SavedModel or an empty directory; never another "
+        "directory)",
+    )
     return parser
 
 
@@ -49,15 +61,100 @@ def _save(model, target: str, dst: str) -> None:
     if dst.endswith(".keras"):
         model.save(target, save_format="keras")
     elif dst.endswith(".h5"):
-        model.save(target, save_format="h5")
+        _save_h5(model, target)
     else:
         model.save(target, save_format="tf")
+
+
+@contextlib.contextmanager
+def _temporaries_in(directory: os.PathLike) -> Iterator[None]:
+    """Within the block, ``tempfile`` creates temporaries in ``directory``, which is
+    deleted with everything in it: a failed .keras save leaves tf_keras's asset
+    directory behind otherwise."""
+    previous = tempfile.tempdir
+    tempfile.tempdir = os.fspath(directory)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = previous
+
+
+def _save_h5(model, target: str) -> None:
+    """Write the .h5 in memory, then to disk with plain file I/O: HDF5 does not survive
+    a failed write (after EFBIG/ENOSPC its file cannot be closed and the process
+    crashes at exit), a plain write just raises OSError."""
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        model.save(f, save_format="h5")
+    with open(target, "wb") as out:
+        out.write(buffer.getbuffer())
 
 
 def _reload(target: str):
     import tf_keras
 
     return tf_keras.models.load_model(target, compile=False)
+
+
+def _non_finite_weights(model) -> dict[str, int]:
+    """Layer name -> how many of its weight values are NaN or infinite (where any are)."""
+    counts = {}
+    for layer in model.layers:
+        bad = sum(int(np.size(w) - np.count_nonzero(np.isfinite(w))) for w in layer.get_weights())
+        if bad:
+            counts[layer.name] = bad
+    return counts
+
+
+def _compare(expected: list, got: list) -> tuple[bool, float, int]:
+    """(reproduced, max |diff| over finite values, count of NaN/inf values).
+
+    Reproduced means same shapes, NaN/inf in the same places with the same
+    values (NaN where NaN, +inf where +inf), and finite values within TOLERANCE.
+    """
+    worst, non_finite = 0.0, 0
+    if len(expected) != len(got):
+        return False, float("nan"), 0
+    for e, g in zip(expected, got):
+        e, g = np.asarray(e, np.float64), np.asarray(g, np.float64)
+        if e.shape != g.shape:
+            return False, float("nan"), non_finite
+        finite = np.isfinite(e)
+        if not np.array_equal(finite, np.isfinite(g)):
+            return False, float("nan"), non_finite
+        if not np.array_equal(e[~finite], g[~finite], equal_nan=True):
+            return False, float("nan"), non_finite
+        non_finite += int(np.count_nonzero(~finite))
+        worst = max(worst, float(np.max(np.abs(e[finite] - g[finite]), initial=0.0)))
+    return worst <= TOLERANCE, worst, non_finite
+
+
+def _verify(model, target: str, dst: str) -> None:
+    """Reload ``target`` and check it predicts what ``model`` does; RuntimeError if not."""
+    inputs = _random_inputs(model, np.random.default_rng(0))
+    expected = _as_list(model.predict(inputs, verbose=0))
+    got = _as_list(_reload(target).predict(inputs, verbose=0))
+    same, worst, non_finite = _compare(expected, got)
+    total = sum(int(np.size(e)) for e in expected)
+    if not same:
+        raise RuntimeError(
+            f"{dst}: the saved model does not reproduce the predictions (max |diff| of "
+            f"finite values {worst:.2e}, or NaN/inf in different places); nothing was written."
+        )
+    if non_finite == total:
+        print(
+            f"  reloaded {dst}: every prediction is NaN/inf, in the original and the reloaded "
+            "model alike (the weights are not finite): nothing else could be compared"
+        )
+    elif non_finite:
+        print(
+            f"  reloaded {dst}: predictions match (max |diff| {worst:.2e}); {non_finite} of "
+            f"{total} are NaN/inf, in the same places in both"
+        )
+    else:
+        print(f"  reloaded {dst}: predictions match (max |diff| {worst:.2e})")
 
 
 def migrate(
@@ -67,60 +164,57 @@ def migrate(
     force: bool = False,
     backend: str | None = None,
 ) -> None:
-    """Convert ``src`` into ``dst`` atomically; ValueError on bad input."""
+    """Convert ``src`` into ``dst`` atomically; ValueError on bad input.
+
+    ``dst`` may replace (with ``force``) only a file, a symlink, a SavedModel
+    directory or an empty directory, never ``src`` or the config file, nor a
+    directory holding them.
+    """
     from tfrnn.compat import detect_generation, load_legacy_model
 
-    if os.path.abspath(src) == os.path.abspath(dst):
-        raise ValueError(f"{dst}: the output must not be the input file.")
-    if os.path.lexists(dst) and not force:
-        raise ValueError(f"{dst}: already exists; pass --force to replace it.")
-    gen = detect_generation(src)
-    print(f"{src}: {gen.generation}, keras_version={gen.keras_version}, backend={gen.backend}")
-    if backend is not None:
-        print(f"  reading it as written by the {backend} backend (--backend)")
-    model = load_legacy_model(src, config=config, backend=backend)
+    from tfrnn.export.atomic import atomic_output, check_output
+
+    protect = (src, config if config and os.path.exists(config) else None)
+    output = {"overwrite": force, "protect": protect, "hint": "pass --force to replace it"}
+    with naming(dst, "writing"):
+        check_output(dst, **output)
+    with naming(src, "reading"):
+        gen = detect_generation(src)
+        print(f"{src}: {gen.generation}, keras_version={gen.keras_version}, backend={gen.backend}")
+        if gen.backend_evidence:
+            print(f"  backend {gen.backend}: {gen.backend_evidence}")
+        if backend is not None:
+            print(f"  reading it as written by the {backend} backend (--backend)")
+        model = load_legacy_model(src, config=config, backend=backend)
     for layer in model.layers:
         if layer.weights:
             shapes = ", ".join(str(tuple(w.shape)) for w in layer.weights)
             print(f"  converted {layer.name} ({type(layer).__name__}): {shapes}")
-    parent = os.path.dirname(os.path.abspath(dst))
-    workdir = tempfile.mkdtemp(prefix=".tfrnn-migrate-", dir=parent)
-    try:
-        suffix = os.path.splitext(dst)[1] if dst.endswith((".keras", ".h5")) else ""
-        target = os.path.join(workdir, "model" + suffix)
-        _save(model, target, dst)
-        inputs = _random_inputs(model, np.random.default_rng(0))
-        expected = model.predict(inputs, verbose=0)
-        got = _reload(target).predict(inputs, verbose=0)
-        diff = max(
-            float(np.max(np.abs(np.asarray(e) - np.asarray(g))))
-            for e, g in zip(_as_list(expected), _as_list(got))
-        )
-        if not diff <= 1e-5:
-            raise RuntimeError(f"{dst}: the saved model does not reproduce the predictions.")
-        print(f"  reloaded {dst}: predictions match (max |diff| {diff:.2e})")
-        if os.path.lexists(dst):
-            old = dst.rstrip(os.sep) + ".tfrnn-old"
-            os.replace(dst, old)
-            os.replace(target, dst)
-            shutil.rmtree(old) if os.path.isdir(old) else os.remove(old)
-        else:
-            os.replace(target, dst)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    for name, count in _non_finite_weights(model).items():
+        print(f"  warning: layer {name} has {count} NaN/infinite weight values (as in {src})")
+    with naming(dst, "writing"), atomic_output(dst, **output) as target:
+        with _temporaries_in(target.parent):
+            _save(model, str(target), dst)
+        _verify(model, str(target), dst)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point; returns the exit code (0 ok, 2 bad input)."""
+    """Console entry point; returns the exit code (0 ok, 2 bad input, 1 the saved
+    model does not reproduce the predictions, 130/143 interrupted)."""
     args = _parser().parse_args(argv)
-    try:
-        migrate(args.src, args.output, config=args.config, force=args.force, backend=args.backend)
-    except (ValueError, TypeError) as err:
-        print(f"tfrnn-migrate: error: {err}", file=sys.stderr)
-        return 2
-    except RuntimeError as err:
-        print(f"tfrnn-migrate: error: {err}", file=sys.stderr)
-        return 1
+    with cli_signals():
+        try:
+            migrate(
+                args.src, args.output, config=args.config, force=args.force, backend=args.backend
+            )
+        except KeyboardInterrupt as err:
+            return interrupted_exit(PROG, err)
+        except (ValueError, TypeError) as err:
+            print(f"{PROG}: error: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except RuntimeError as err:
+            print(f"{PROG}: error: {err}", file=sys.stderr)
+            return 1
     print(f"wrote {args.output}")
     return 0
 

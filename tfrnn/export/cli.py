@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
+
+from tfrnn.cli_support import (
+    EXIT_BAD_INPUT,
+    check_room,
+    cli_signals,
+    interrupted_exit,
+    naming,
+)
+
+PROG = "tfrnn-export"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tfrnn-export",
+        prog=PROG,
         description="Export a saved Keras model holding tfrnn layers (.keras, .h5 or "
         "SavedModel) to a SavedModel directory or a TFLite file.",
+        epilog="Security: a .keras or .h5 config that would run code when loaded (Lambda "
+        "layers, serialized lambdas, modules outside keras/tf_keras/tfrnn/tensorflow/numpy, "
+        "TF-op layers calling TensorFlow functions with side effects) is refused unless "
+        "--unsafe is given. A SavedModel is a program: its TensorFlow graphs can read and "
+        "write files and run when the model is exported, so only export SavedModels you "
+        "trust. See docs/security.md.",
     )
-    parser.add_argument("model", help="model file or directory (tf_keras.models.load_model)")
+    parser.add_argument(
+        "model",
+        help="model file or directory: .keras, .h5, or a SavedModel (a program: trust it first)",
+    )
     parser.add_argument("out", help="output path (a .tflite file or a SavedModel directory)")
     parser.add_argument(
         "--format",
@@ -31,41 +52,80 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, help="TFLite only: fixed batch size")
     parser.add_argument("--streaming", action="store_true", help="chunk + states signature")
     parser.add_argument("--no-fuse-lstm", action="store_true", help="TFLite only")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing OUT (a file, a SavedModel or an empty directory; never another "
+        "directory)",
+    )
+    parser.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="trust MODEL: load Lambda layers, serialized lambdas and any module or TF op its "
+        "config names (Keras safe_mode=False); this runs code the file supplies",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Console entry point; returns the exit code (0 ok, 2 bad input, 130/143 interrupted)."""
     args = _parser().parse_args(argv)
+    with cli_signals():
+        try:
+            return _run(args)
+        except KeyboardInterrupt as err:
+            return interrupted_exit(PROG, err)
+
+
+def _run(args: argparse.Namespace) -> int:
     fmt = args.format or ("tflite" if args.out.endswith(".tflite") else "savedmodel")
     tflite_only = (args.quantize, args.batch_size, args.no_fuse_lstm, args.representative_data)
     if fmt == "savedmodel" and any(tflite_only):
-        print(
-            "tfrnn-export: --quantize, --batch-size, --no-fuse-lstm and "
-            "--representative-data apply to --format tflite.",
-            file=sys.stderr,
+        return _fail(
+            "--quantize, --batch-size, --no-fuse-lstm and --representative-data apply to "
+            "--format tflite."
         )
-        return 2
     if args.quantize == "int8" and not args.representative_data:
-        print(
-            "tfrnn-export: --quantize int8 needs --representative-data FILE (.npy or .npz "
-            "of typical inputs) to calibrate the activation ranges.",
-            file=sys.stderr,
+        return _fail(
+            "--quantize int8 needs --representative-data FILE (.npy or .npz of typical "
+            "inputs) to calibrate the activation ranges."
         )
-        return 2
     if not Path(args.model).exists():
-        print(f"tfrnn-export: '{args.model}' does not exist.", file=sys.stderr)
-        return 2
-    import tf_keras
-
-    import tfrnn  # noqa: F401  (registers the layers for load_model)
-    from tfrnn.export import export_saved_model, export_tflite
-
+        return _fail(f"'{args.model}' does not exist.")
     try:
-        model = tf_keras.models.load_model(args.model, compile=False)
-        samples = None
-        if args.representative_data:
-            samples = _representative_batches(model, args.representative_data, args.batch_size)
+        _export(args, fmt)
+    except (ValueError, TypeError) as err:
+        return _fail(str(err))
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _export(args: argparse.Namespace, fmt: str) -> None:
+    from tfrnn.export import export_saved_model, export_tflite
+    from tfrnn.export.atomic import check_output
+    from tfrnn.export.model_loading import load_model_for_export
+
+    with naming(args.out, "writing"):
+        check_output(
+            args.out, overwrite=args.overwrite, protect=(args.model, args.representative_data)
+        )
+    loaded = None
+    if args.representative_data:  # checked first: it is quick
+        with naming(args.representative_data, "reading"):
+            loaded = _read_representative_data(args.representative_data)
+    with naming(args.model, "reading"):
+        model = load_model_for_export(args.model, unsafe=args.unsafe)
+    samples = None
+    if loaded is not None:
+        samples = _representative_batches(model, loaded, args.representative_data, args.batch_size)
+    weight_bytes = sum(v.dtype.size * v.shape.num_elements() for v in model.variables)
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    check_room(weight_bytes, [out_dir, tempfile.gettempdir()], f"exporting to '{args.out}'")
+    with naming(args.out, "exporting to"):
         if fmt == "tflite":
             report = export_tflite(
                 model,
@@ -81,28 +141,28 @@ def main(argv: list[str] | None = None) -> int:
         else:
             export_saved_model(model, args.out, overwrite=args.overwrite, streaming=args.streaming)
             print(f"wrote SavedModel {args.out}")
-    except (ValueError, TypeError, OSError) as err:
-        print(f"tfrnn-export: {err}", file=sys.stderr)
-        return 2
-    return 0
 
 
-def _representative_batches(model, path: str, batch_size: int | None) -> list:
-    """Batches of typical inputs from a .npy (one input) or .npz (by input name)
-    file: of ``batch_size`` examples each where the export fixes it, else of up to 8."""
+def _read_representative_data(path: str):
+    """The array (.npy) or arrays by name (.npz) of a --representative-data file."""
+    from tfrnn.export.array_files import load_arrays
+
+    if not Path(path).is_file():
+        raise ValueError(f"--representative-data '{path}' does not exist or is not a file.")
+    try:
+        return load_arrays(path)
+    except ValueError as err:
+        raise ValueError(f"--representative-data {err}") from None
+
+
+def _representative_batches(model, loaded, path: str, batch_size: int | None) -> list:
+    """Batches of typical inputs from the arrays of a .npy (one input) or .npz (by input
+    name) file: of ``batch_size`` examples each where the export fixes it, else of up to 8."""
     import numpy as np
 
     exact = batch_size is not None
     batch = batch_size or 8
 
-    if not Path(path).exists():
-        raise ValueError(f"--representative-data '{path}' does not exist.")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ValueError(
-            f"--representative-data '{path}' is not a .npy or .npz file numpy can read: {err}"
-        ) from err
     if isinstance(loaded, np.ndarray):
         if len(model.input_names) != 1:
             raise ValueError(
@@ -111,14 +171,13 @@ def _representative_batches(model, path: str, batch_size: int | None) -> list:
             )
         arrays = {model.input_names[0]: loaded}
     else:
-        with loaded:
-            missing = [n for n in model.input_names if n not in loaded.files]
-            if missing:
-                raise ValueError(
-                    f"--representative-data '{path}' lacks arrays for inputs {missing} of "
-                    f"model '{model.name}' (it has {loaded.files})."
-                )
-            arrays = {n: loaded[n] for n in model.input_names}
+        missing = [n for n in model.input_names if n not in loaded]
+        if missing:
+            raise ValueError(
+                f"--representative-data '{path}' lacks arrays for inputs {missing} of "
+                f"model '{model.name}' (it has {sorted(loaded)[:20]})."
+            )
+        arrays = {n: loaded[n] for n in model.input_names}
     count = min(len(a) for a in arrays.values())
     if count < (batch if exact else 1):
         raise ValueError(
