@@ -284,9 +284,11 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
         init = getattr(self.cell, "get_initial_state", None)
         if init is None:
             return zeros
-        with tf.init_scope():  # build() may run inside a graph
+        with tf.init_scope():  # build() may run inside a function's graph
             states = init(inputs=None, batch_size=batch, dtype=self.dtype or "float32")
-            values = [np.asarray(v, dtype=self.dtype) for v in tf.nest.flatten(states)]
+            # batch_get_value also evaluates in a TF1 graph (tf.compat.v1 sessions).
+            flat = tf_keras.backend.batch_get_value(tf.nest.flatten(states))
+            values = [np.asarray(v, dtype=self.dtype) for v in flat]
         if [v.shape for v in values] != [z.shape for z in zeros]:
             raise ValueError(
                 f"Layer '{self.name}': the cell's get_initial_state gave shapes "
