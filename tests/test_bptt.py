@@ -116,7 +116,10 @@ def test_recurrent_dropout_one_mask_uses_the_hand_written_gradient(rng):
     """With implementation 2 the recurrent dropout mask multiplies the state
     before the product; its gradient equals automatic differentiation's."""
     x = tf.constant(rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32"))
-    layer = tfrnn.LSTM(UNITS, recurrent_dropout=0.3, dropout=0.2, return_sequences=True)
+    # plain (XLA draws other random bits for the same seed)
+    layer = tfrnn.LSTM(
+        UNITS, recurrent_dropout=0.3, dropout=0.2, return_sequences=True, jit_compile=False
+    )
     layer(x)
     fns = step_functions_for(layer.cell, x[:, 0], training=True)
     assert fns.fused is not None and fns.fused.operand_mask is not None

@@ -17,6 +17,8 @@ from tolerances import GRAD_TOL, OUTPUT_TOL
 
 import tfrnn
 
+pytestmark = pytest.mark.usefixtures("auto_xla")  # jit_compile="auto" as users get it
+
 BATCH, STEPS, FEATURES, UNITS = 4, 5, 3, 4
 
 LAYERS = [

@@ -24,6 +24,8 @@ from tolerances import GRAD_TOL, OUTPUT_TOL
 import tfrnn
 from tfrnn.cells import base
 
+pytestmark = pytest.mark.usefixtures("auto_xla")  # jit_compile="auto" as users get it
+
 # 7 timesteps: one block of 4 and three single steps
 BATCH, STEPS, FEATURES, UNITS = 4, 7, 3, 5
 LENGTHS = np.array([7, 4, 1, 6])

@@ -209,6 +209,11 @@ class RecurrentCell(tf_keras.layers.Layer):
         it then accepts); no single built-in cell does."""
         return False
 
+    def trains_by_hand_gradient(self) -> bool:
+        """Whether a training run differentiates by the engine's hand-written
+        gradient (``tfrnn.engine.bptt``) instead of automatic differentiation."""
+        return False
+
     def call(self, inputs, states, training=None):
         """One step. As in tf_keras, a cell with one state given it as a tensor
         (not a list) returns its new state as a tensor."""
@@ -364,6 +369,17 @@ class DenseGatedCell(RecurrentCell):
         """The cell-specific ``FusedCell`` fields (``forward``, ``backward``,
         ``saved_sizes``, ...), or None: the step keeps automatic gradients."""
         return None
+
+    def dropout_mask_count(self) -> int:
+        """Dropout masks per sequence: one per gate with ``implementation=1``."""
+        return self.gates if getattr(self, "implementation", 2) == 1 else 1
+
+    def trains_by_hand_gradient(self) -> bool:
+        """Whether a training run differentiates by the engine's hand-written
+        gradient (``fused_cell`` gives a FusedCell)."""
+        if self.recurrent_dropout > 0.0 and self.dropout_mask_count() > 1:
+            return False
+        return self.fused_step() is not None
 
     def get_config(self):
         config = {

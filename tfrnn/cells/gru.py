@@ -72,7 +72,7 @@ class GRUCell(DenseGatedCell):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
     def step_functions(self, step_sample, training=None) -> StepFunctions:
-        count = 3 if self.implementation == 1 else 1
+        count = self.dropout_mask_count()
         input_masks = dropout_masks(step_sample, self.dropout, count, training)
         recurrent_masks = None
         if self.recurrent_dropout > 0.0:
@@ -132,7 +132,7 @@ class GRUCell(DenseGatedCell):
         )
         return StepFunctions(project, step, fused)
 
-    def fused_step(self, recurrent_bias) -> dict | None:
+    def fused_step(self, recurrent_bias=None) -> dict | None:
         """The reset-after step for the engine's hand-written gradient, when the
         activations' derivatives follow from their outputs. (With
         reset_after=False the reset gate acts before a second product; that

@@ -131,7 +131,7 @@ class LSTMCell(DenseGatedCell):
         return forget_bias_one
 
     def step_functions(self, step_sample, training=None) -> StepFunctions:
-        count = 4 if self.implementation == 1 else 1
+        count = self.dropout_mask_count()
         input_masks = dropout_masks(step_sample, self.dropout, count, training)
         units = self.units
         recurrent_masks = None

@@ -338,12 +338,21 @@ def _loop(
 
     def block_array(x):
         element = tf.TensorShape([steps]).concatenate(x.shape[1:])
-        return tf.TensorArray(x.dtype, size=blocks, element_shape=element).unstack(blocked(x))
+        parts = blocked(x)
+        size = blocks
+        if x.shape[0] is None:
+            # At least one block, which an empty loop never reads: XLA
+            # compiles the reads of a loop that runs no iteration too.
+            size = tf.maximum(blocks, 1)
+            parts = tf.pad(parts, [[0, size - blocks]] + [[0, 0]] * (parts.shape.rank - 1))
+        return tf.TensorArray(x.dtype, size=size, element_shape=element).unstack(parts)
 
     def reader(x):
         """``read(index)``: the ``index``-th block of ``x``."""
         if differentiable:  # a TensorArray: its gradient is one stack
             return block_array(x).read
+        if x.shape[0] is None:  # as in block_array: at least one block to read
+            x = tf.pad(x, [[0, tf.maximum(steps - time_steps, 0)]] + [[0, 0]] * (x.shape.rank - 1))
         return lambda index: _time_slice(x, time_first + index * steps, steps)
 
     input_readers = [reader(x) for x in flat_inputs]

@@ -19,6 +19,7 @@ import tensorflow as tf
 import tf_keras
 
 from tfrnn.cells.base import step_functions_for
+from tfrnn.engine.compiled import plain_runs
 from tfrnn.engine.scan import ScanResult
 from tfrnn.export.fused_lstm import (
     NOT_FUSED_DYNAMIC_BATCH,
@@ -255,7 +256,8 @@ def traced_as(
 
         set_attr(layer, "_run_sequence", run)
     try:
-        yield record
+        with plain_runs():  # an artifact holds no XLA-compiled functions
+            yield record
     finally:
         for obj, name, old in reversed(restore):
             if old is _MISSING:

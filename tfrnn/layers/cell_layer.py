@@ -20,6 +20,7 @@ _RNN_ARGS = (
     "stateful",
     "unroll",
     "time_major",
+    "jit_compile",
 )
 _BASE_LAYER_KEYS = ("name", "trainable", "dtype")
 

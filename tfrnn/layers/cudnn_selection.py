@@ -33,7 +33,9 @@ from tf_keras import activations
 
 from tfrnn.cells.base import dropout_masks
 from tfrnn.engine import cudnn
+from tfrnn.engine.compiled import CompiledRun, in_xla_context, run_sequence
 from tfrnn.engine.scan import ScanResult
+from tfrnn.layers import xla_policy
 
 #: the ``runtime`` result of the function contract: which implementation ran
 RUNTIME_CPU = 1.0
@@ -117,21 +119,37 @@ def engine_sequence(
     zero_output_for_mask: bool,
     return_sequences: bool,
     hand_gradient: bool = False,
+    compile_loop: bool = False,
 ) -> ScanResult:
     """The engine on time-major ``inputs`` with ``cell``'s equations and ``weights``
     (kernel, recurrent kernel, bias); no dropout. ``hand_gradient``: use the
-    engine's hand-written gradient (``tfrnn.engine.bptt``) where the cell has one."""
-    with _reading_weights(cell, weights):
-        fns = cell.step_functions(inputs[0], training=False)
-    return fns.run(
+    engine's hand-written gradient (``tfrnn.engine.bptt``) where the cell has
+    one; ``compile_loop``: run it compiled with XLA (``tfrnn.engine.compiled``)."""
+
+    def run(inputs, states, mask, weights):
+        with _reading_weights(cell, weights):
+            fns = cell.step_functions(inputs[0], training=False)
+        return fns.run(
+            inputs,
+            states,
+            tf.zeros_like(states[0]),
+            hand_gradient=hand_gradient,
+            mask=mask,
+            go_backwards=go_backwards,
+            zero_output_for_mask=zero_output_for_mask,
+            return_all_outputs=return_sequences,
+        )
+
+    compiled = CompiledRun(run) if compile_loop else None
+    return run_sequence(
+        run,
         inputs,
         states,
-        tf.zeros_like(states[0]),
-        hand_gradient=hand_gradient,
-        mask=mask,
+        mask,
+        tuple(weights),
         go_backwards=go_backwards,
         zero_output_for_mask=zero_output_for_mask,
-        return_all_outputs=return_sequences,
+        compiled=compiled,
     )
 
 
@@ -266,6 +284,7 @@ class CudnnSelection:
             or constants
             or tf.nest.is_nested(inputs)
             or (tf.executing_eagerly() and not eager_cudnn_device())
+            or in_xla_context()  # CudnnRNNV3 has no XLA kernel
         )
         if engine_only:
             return super()._run_sequence(inputs, mask, initial_state, training, constants)
@@ -283,7 +302,12 @@ class CudnnSelection:
             self.cudnn_mode,
             _standard_signature(
                 self.cudnn_mode,
-                functools.partial(self._engine, hand_gradient=training is True, **options),
+                functools.partial(
+                    self._engine,
+                    hand_gradient=training is True,
+                    compile_loop=xla_policy.compiles(self, training, inputs.shape[1]),
+                    **options,
+                ),
                 RUNTIME_CPU,
             ),
             _standard_signature(
@@ -330,6 +354,7 @@ def _fusable_halves(forward, backward, inputs, training, constants) -> bool:
         and isinstance(inputs, tf.Tensor)
         and all(dropout_masks(inputs, layer.cell.dropout, 1, training) is None for layer in halves)
         and (not tf.executing_eagerly() or eager_cudnn_device())
+        and not in_xla_context()  # CudnnRNNV3 has no XLA kernel
     )
 
 
@@ -383,6 +408,7 @@ def bidirectional_halves(forward, backward, inputs, mask, training, initial_stat
         mask,
         hand_gradient=False,
     ):
+        compile_loop = xla_policy.compiles(forward, training, inputs.shape[1])
         results = (
             forward._engine(
                 inputs,
@@ -391,6 +417,7 @@ def bidirectional_halves(forward, backward, inputs, mask, training, initial_stat
                 mask,
                 **options[0],
                 hand_gradient=hand_gradient,
+                compile_loop=compile_loop,
             ),
             backward._engine(
                 inputs,
@@ -399,6 +426,7 @@ def bidirectional_halves(forward, backward, inputs, mask, training, initial_stat
                 mask,
                 **options[1],
                 hand_gradient=hand_gradient,
+                compile_loop=compile_loop,
             ),
         )
         return tuple(t for r in results for t in _contract(r, RUNTIME_CPU))

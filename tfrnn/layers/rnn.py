@@ -11,6 +11,8 @@ from tf_keras.layers import InputSpec
 
 from tfrnn.cells.base import check_cell, step_functions_for
 from tfrnn.cells.stacked import StackedRNNCells, cell_output_size
+from tfrnn.engine.compiled import CompiledRuns, run_sequence
+from tfrnn.layers import xla_policy
 from tfrnn.saving import deserialize_layer
 
 
@@ -121,8 +123,10 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
 
     Arguments as tf_keras's ``RNN``: a cell (or a list of cells, stacked),
     return_sequences, return_state, go_backwards, stateful, unroll,
-    time_major. Call with ``mask``, ``training``, ``initial_state`` and
-    ``constants``.
+    time_major, and ``jit_compile`` ("auto", True or False: whether the
+    engine loop runs compiled with XLA; "auto" does where that was measured
+    to be faster, see ``tfrnn.layers.xla_policy``). Call with ``mask``,
+    ``training``, ``initial_state`` and ``constants``.
     """
 
     def __init__(
@@ -134,6 +138,7 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
         stateful: bool = False,
         unroll: bool = False,
         time_major: bool = False,
+        jit_compile: Any = xla_policy.AUTO,
         **kwargs: Any,
     ) -> None:
         if isinstance(cell, (list, tuple)):
@@ -149,6 +154,9 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
         self.stateful = stateful
         self.unroll = unroll
         self.time_major = time_major
+        self.jit_compile = xla_policy.check_jit_compile(self.name, jit_compile)
+        # not tracked: its tf.functions are no part of the layer's SavedModel
+        object.__setattr__(self, "_compiled_runs", CompiledRuns())
         self.supports_masking = True
         self.input_spec = None
         self._states = None
@@ -458,20 +466,47 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
     def _run_sequence(self, inputs, mask, initial_state, training, constants):
         """The sequence computation on time-major ``inputs`` and ``mask``: a ScanResult.
 
-        The hook where LSTM/GRU swap in cuDNN (tfrnn.engine.cudnn).
+        The hook where LSTM/GRU swap in cuDNN (tfrnn.engine.cudnn). The loop
+        stops after the last timestep any row of ``mask`` keeps, and runs
+        compiled with XLA where ``xla_policy.compiles`` says so.
         """
-        time_first = tf.nest.flatten(inputs)[0]
-        fns = step_functions_for(self.cell, time_first[0], training, constants)
-        return fns.run(
+
+        def run(inputs, states, mask, constants):
+            time_first = tf.nest.flatten(inputs)[0]
+            fns = step_functions_for(self.cell, time_first[0], training, constants)
+            return fns.run(
+                inputs,
+                states,
+                self._initial_output(states, time_first),
+                hand_gradient=training is True,
+                unroll=self.unroll,
+                mask=mask,
+                go_backwards=self.go_backwards,
+                zero_output_for_mask=self.zero_output_for_mask,
+                return_all_outputs=self.return_sequences,
+            )
+
+        compiled = None
+        batch = tf.nest.flatten(inputs)[0].shape[1]
+        if xla_policy.compiles(self, training, batch):
+            key = (
+                training,
+                constants is None,
+                self.return_sequences,
+                self.go_backwards,
+                self.zero_output_for_mask,
+            )
+            compiled = self._compiled_runs.get(key, run)
+        return run_sequence(
+            run,
             inputs,
             initial_state,
-            self._initial_output(initial_state, time_first),
-            hand_gradient=training is True,
-            unroll=self.unroll,
-            mask=mask,
+            mask,
+            constants,
             go_backwards=self.go_backwards,
             zero_output_for_mask=self.zero_output_for_mask,
-            return_all_outputs=self.return_sequences,
+            compiled=compiled,
+            stop_early=not self.unroll,
         )
 
     def _initial_output(self, initial_state, time_first):
@@ -521,6 +556,7 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
             "stateful": self.stateful,
             "unroll": self.unroll,
             "time_major": self.time_major,
+            "jit_compile": self.jit_compile,
         }
         if self._num_constants:
             config["num_constants"] = self._num_constants

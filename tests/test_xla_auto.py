@@ -1,0 +1,310 @@
+"""The ``jit_compile`` argument and what it runs: the engine loop compiled with
+XLA where "auto" says so, runs stopped at the last unmasked timestep, and
+bucket lengths that bound the compilations. The oracle is tf_keras's layer
+with the same weights (outputs 1e-5, gradients 1e-4)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+from tolerances import GRAD_TOL, OUTPUT_TOL
+
+import tfrnn
+from tfrnn.engine import lengths
+from tfrnn.layers import xla_policy
+
+pytestmark = pytest.mark.usefixtures("auto_xla")  # jit_compile="auto" as users get it
+
+BATCH, STEPS, FEATURES, UNITS = 4, 12, 3, 5
+
+
+def compiled_functions(concrete) -> list[str]:
+    """Names of the functions marked for XLA in ``concrete``'s graph (its own
+    and those of the functions it calls)."""
+    graph = concrete.graph.as_graph_def()
+    return [
+        f.signature.name
+        for f in graph.library.function
+        if f.attr.get("_XlaMustCompile") is not None and f.attr["_XlaMustCompile"].b
+    ]
+
+
+def twins(layer_name, rng, **kwargs):
+    reference = getattr(tf_keras.layers, layer_name)(UNITS, **kwargs)
+    ours = getattr(tfrnn, layer_name)(UNITS, **kwargs)
+    x = tf.constant(rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32"))
+    reference(x)
+    ours(x)
+    ours.set_weights(reference.get_weights())
+    return reference, ours, x
+
+
+MASKS = {
+    "post-padded": [12, 7, 3, 9],
+    "holes": None,
+    "one row left": [5, 0, 0, 0],
+    "all empty": [0, 0, 0, 0],
+}
+
+
+def mask_for(pattern, rng):
+    if MASKS[pattern] is None:
+        mask = rng.random((BATCH, STEPS)) > 0.4
+        mask[:, 10:] = False
+        return tf.constant(mask)
+    return tf.sequence_mask(MASKS[pattern], STEPS)
+
+
+# ------------------------------------------------------------------ argument
+@pytest.mark.parametrize("layer_name", ["SimpleRNN", "GRU", "LSTM"])
+def test_jit_compile_defaults_to_auto_and_round_trips(layer_name):
+    layer = getattr(tfrnn, layer_name)(3)
+    assert layer.jit_compile == "auto"
+    assert layer.get_config()["jit_compile"] == "auto"
+    for value in (True, False):
+        config = getattr(tfrnn, layer_name)(3, jit_compile=value).get_config()
+        assert getattr(tfrnn, layer_name).from_config(config).jit_compile is value
+
+
+def test_jit_compile_round_trips_through_rnn_and_conv_lstm():
+    rnn = tfrnn.RNN(tfrnn.LSTMCell(3), jit_compile=False)
+    assert tfrnn.RNN.from_config(rnn.get_config()).jit_compile is False
+    conv = tfrnn.ConvLSTM2D(2, 3, jit_compile=True)
+    assert tfrnn.ConvLSTM2D.from_config(conv.get_config()).jit_compile is True
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_a_bad_jit_compile_names_the_layer(value):
+    with pytest.raises(ValueError, match=r"Layer 'enc'.*jit_compile.*'auto', True or False"):
+        tfrnn.LSTM(3, jit_compile=value, name="enc")
+
+
+# ------------------------------------------------------------------ policy
+def test_auto_compiles_inference_and_not_a_training_step_at_batch_32(rng):
+    layer = tfrnn.LSTM(UNITS)
+    spec = tf.TensorSpec([32, STEPS, FEATURES])
+    layer(tf.zeros(spec.shape))
+    inference = tf.function(lambda x: layer(x)).get_concrete_function(spec)
+    assert compiled_functions(inference)
+
+    def train_step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x, training=True))
+        return tape.gradient(loss, layer.trainable_weights)
+
+    assert not compiled_functions(tf.function(train_step).get_concrete_function(spec))
+
+
+def test_auto_compiles_a_small_batch_training_step_with_the_hand_gradient(rng):
+    layer = tfrnn.GRU(UNITS)
+    spec = tf.TensorSpec([xla_policy.AUTO_TRAINING_MAX_BATCH, STEPS, FEATURES])
+    layer(tf.zeros(spec.shape))
+
+    def train_step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x, training=True))
+        return tape.gradient(loss, layer.trainable_weights)
+
+    assert compiled_functions(tf.function(train_step).get_concrete_function(spec))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tfrnn.LSTM(UNITS, jit_compile=False),
+        lambda: tfrnn.LSTM(UNITS, unroll=True),
+        lambda: tfrnn.RNN(tf_keras.layers.LSTMCell(UNITS)),
+    ],
+    ids=["jit_compile=False", "unroll", "a foreign cell"],
+)
+def test_auto_leaves_these_plain(make):
+    layer = make()
+    spec = tf.TensorSpec([2, STEPS, FEATURES])
+    layer(tf.zeros(spec.shape))
+    assert not compiled_functions(tf.function(lambda x: layer(x)).get_concrete_function(spec))
+
+
+def test_under_an_outer_jit_compile_the_layer_just_runs_inside(rng):
+    reference, ours, x = twins("LSTM", rng, return_sequences=True)
+    outer = tf.function(lambda x: ours(x), jit_compile=True)
+    assert not compiled_functions(outer.get_concrete_function(x))  # no nested one
+    np.testing.assert_allclose(outer(x), reference(x), atol=OUTPUT_TOL)
+
+
+def test_a_gradient_without_training_true_runs_plain_and_matches(rng):
+    """Inference compiled, but a tape recording: TensorFlow cannot
+    differentiate a compiled loop from outside, so the run stays plain."""
+    reference, ours, x = twins("GRU", rng, reset_after=False)
+    ours.jit_compile = True
+
+    def grads(layer, training):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, training=training) ** 2)
+        return tape.gradient(loss, [x, *layer.trainable_weights])
+
+    for training in (None, False, True):
+        for got, want in zip(grads(ours, training), grads(reference, training)):
+            np.testing.assert_allclose(got, want, atol=GRAD_TOL)
+
+
+# ------------------------------------------------------------------ numbers
+@pytest.mark.parametrize("jit_compile", [True, False])
+@pytest.mark.parametrize("pattern", list(MASKS))
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("layer_name", ["SimpleRNN", "GRU", "LSTM"])
+def test_masked_runs_stop_early_with_tf_keras_numbers(
+    layer_name, go_backwards, pattern, jit_compile, rng
+):
+    reference, ours, x = twins(
+        layer_name, rng, return_sequences=True, return_state=True, go_backwards=go_backwards
+    )
+    ours.jit_compile = jit_compile
+    mask = mask_for(pattern, rng)
+    for zero_output_for_mask in (False, True):
+        reference.zero_output_for_mask = ours.zero_output_for_mask = zero_output_for_mask
+        expected = reference(x, mask=mask)
+        for call in (ours, tf.function(ours)):
+            for got, want in zip(call(x, mask=mask), expected):
+                np.testing.assert_allclose(got, want, atol=OUTPUT_TOL)
+
+
+@pytest.mark.parametrize("layer_name", ["GRU", "LSTM"])
+def test_stopped_early_training_gradients_match(layer_name, rng):
+    reference, ours, x = twins(layer_name, rng, return_sequences=True)
+    mask = tf.sequence_mask([6, 2, 5, 1], STEPS)
+
+    def grads(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, mask=mask, training=True) ** 2)
+        return tape.gradient(loss, [x, *layer.trainable_weights])
+
+    for got, want in zip(tf.function(lambda: grads(ours))(), grads(reference)):
+        np.testing.assert_allclose(got, want, atol=GRAD_TOL)
+
+
+def test_bidirectional_and_time_unknown_inputs_match(rng):
+    reference = tf_keras.layers.Bidirectional(tf_keras.layers.LSTM(UNITS, return_sequences=True))
+    ours = tfrnn.Bidirectional(tfrnn.LSTM(UNITS, return_sequences=True))
+    x = tf.constant(rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32"))
+    reference(x)
+    ours(x)
+    ours.set_weights(reference.get_weights())
+    mask = tf.sequence_mask([12, 4, 7, 1], STEPS)
+    call = tf.function(
+        lambda x, m: ours(x, mask=m),
+        input_signature=[
+            tf.TensorSpec([None, None, FEATURES]),
+            tf.TensorSpec([None, None], tf.bool),
+        ],
+    )
+    np.testing.assert_allclose(call(x, mask), reference(x, mask=mask), atol=OUTPUT_TOL)
+
+
+def test_a_right_padded_run_steps_only_to_the_longest_row():
+    """A cell that counts its steps: a batch whose longest row is 5 of 12
+    timesteps runs 5 steps, with the outputs tf_keras's RNN gives."""
+
+    class CountingCell(tf_keras.layers.Layer):
+        state_size = 2
+        output_size = 2
+
+        def build(self, input_shape):
+            self.steps = self.add_weight("steps", (), initializer="zeros", trainable=False)
+
+        def call(self, inputs, states):
+            with tf.control_dependencies([self.steps.assign_add(1.0)]):
+                h = states[0] + tf.reduce_sum(inputs, -1, keepdims=True)
+            return h, [h]
+
+    x = tf.ones([3, STEPS, 2])
+    mask = tf.sequence_mask([5, 2, 4], STEPS)
+    for go_backwards in (False, True):
+        cell = CountingCell()
+        layer = tfrnn.RNN(cell, return_sequences=True, go_backwards=go_backwards)
+        expected = tf_keras.layers.RNN(
+            CountingCell(), return_sequences=True, go_backwards=go_backwards
+        )(x, mask=mask)
+        got = layer(x, mask=mask)
+        assert float(cell.steps) == 5.0
+        np.testing.assert_allclose(got, expected, atol=OUTPUT_TOL)
+
+
+def test_bucket_lengths():
+    assert [int(lengths.bucket_length(n)) for n in (1, 3, 5, 7, 9, 13, 17, 25, 33, 97)] == [
+        1,
+        3,
+        6,
+        8,
+        12,
+        16,
+        24,
+        32,
+        48,
+        128,
+    ]
+    assert int(lengths.bucket_length(90, cap=100)) == 96
+    assert int(lengths.bucket_length(97, cap=100)) == 100
+    assert int(lengths.active_length(tf.zeros([7, 2], tf.bool))) == 1
+
+
+# ------------------------------------------------------------------ export
+def test_exported_artifacts_hold_no_compiled_function(tmp_path, rng):
+    from tfrnn.export import export_saved_model
+
+    inputs = tf_keras.Input((STEPS, FEATURES))
+    model = tf_keras.Model(inputs, tfrnn.GRU(UNITS)(inputs))
+    x = rng.normal(size=(2, STEPS, FEATURES)).astype("float32")
+    expected = model.predict(x, verbose=0)
+    export_saved_model(model, str(tmp_path / "sm"))
+    loaded = tf.saved_model.load(str(tmp_path / "sm"))
+    serving = loaded.signatures["serving_default"]
+    assert not compiled_functions(serving)
+    (got,) = serving(tf.constant(x)).values()
+    np.testing.assert_allclose(got, expected, atol=OUTPUT_TOL)
+    model.save(str(tmp_path / "keras_sm"))  # tf_keras's own SavedModel
+    reloaded = tf_keras.models.load_model(str(tmp_path / "keras_sm"))
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected, atol=OUTPUT_TOL)
+
+
+# ------------------------------------------------------------------ compilations
+@pytest.mark.slow
+def test_many_lengths_compile_a_bounded_number_of_times(tmp_path):
+    """32 distinct lengths, eagerly (no mask) and through a tf.function with
+    an unknown time axis (masked, go_backwards): tf_keras's numbers, and
+    compilations bounded by the exact lengths plus the bucket lengths."""
+    script = os.path.join(os.path.dirname(__file__), "xla_lengths_run.py")
+    env = dict(os.environ, XLA_FLAGS=f"--xla_dump_to={tmp_path}", TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        cwd=os.path.dirname(__file__),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["lengths"] == 32
+    assert report["eager_error"] < OUTPUT_TOL
+    assert report["graph_error"] < OUTPUT_TOL
+    runs = sum(n for name, n in report["compiled"].items() if name.startswith("run"))
+    # lengths 3..34: 4 exact lengths, then buckets 6, 8, 12, 16, 24, 32, 48
+    # (eager); buckets 3, 4, 6, 8, 12, 16, 24, 32, 48 (graph)
+    assert runs <= 4 + 7 + 9, report["compiled"]
+
+
+def test_the_environment_switch_turns_auto_off_but_not_true(monkeypatch):
+    monkeypatch.setenv("TFRNN_JIT_COMPILE", "0")
+    spec = tf.TensorSpec([2, STEPS, FEATURES])
+    for value, compiled in (("auto", False), (True, True)):
+        layer = tfrnn.LSTM(UNITS, jit_compile=value)
+        layer(tf.zeros(spec.shape))
+        concrete = tf.function(lambda x, layer=layer: layer(x)).get_concrete_function(spec)
+        assert bool(compiled_functions(concrete)) is compiled
