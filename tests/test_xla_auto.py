@@ -136,6 +136,39 @@ def test_under_an_outer_jit_compile_the_layer_just_runs_inside(rng):
     np.testing.assert_allclose(outer(x), reference(x), atol=OUTPUT_TOL)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: tfrnn.SimpleRNN(UNITS, return_sequences=True),
+        lambda: tfrnn.GRU(UNITS, go_backwards=True),
+        lambda: tfrnn.LSTM(UNITS, return_state=True),
+        lambda: tfrnn.Bidirectional(tfrnn.LSTM(UNITS)),
+        lambda: tfrnn.RNN(tfrnn.StackedRNNCells([tfrnn.GRUCell(UNITS), tfrnn.LSTMCell(UNITS)])),
+    ],
+    ids=["SimpleRNN", "GRU", "LSTM", "Bidirectional", "stacked cells"],
+)
+@pytest.mark.parametrize("training", [False, True])
+def test_under_an_outer_jit_compile_no_shape_hangs_on_the_mask(make, training):
+    """Inside an outer XLA function a masked run keeps its full length: a
+    length read from the mask would be a compile-time constant, so XLA
+    would compile once per distinct mask (every batch of ``fit``). The
+    HLO must come from the input specs alone, forward and backward."""
+    layer = make()
+    layer(tf.zeros([2, STEPS, FEATURES]))
+
+    def step(x, mask):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = sum(
+                tf.reduce_sum(o) for o in tf.nest.flatten(layer(x, mask=mask, training=training))
+            )
+        return total, tape.gradient(total, [x, *layer.trainable_weights])
+
+    outer = tf.function(step, jit_compile=True)
+    specs = tf.TensorSpec([2, STEPS, FEATURES]), tf.TensorSpec([2, STEPS], tf.bool)
+    assert "ENTRY" in outer.experimental_get_compiler_ir(*specs)(stage="hlo")
+
+
 def test_a_gradient_without_training_true_runs_plain_and_matches(rng):
     """Inference compiled, but a tape recording: TensorFlow cannot
     differentiate a compiled loop from outside, so the run stays plain."""
@@ -154,13 +187,19 @@ def test_a_gradient_without_training_true_runs_plain_and_matches(rng):
 
 
 # ------------------------------------------------------------------ numbers
-@pytest.mark.parametrize("jit_compile", [True, False])
 @pytest.mark.parametrize("pattern", list(MASKS))
-@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize(
+    "go_backwards,jit_compile",
+    [(False, True), (True, True), (True, False)],
+    ids=["compiled", "compiled-backwards", "plain-backwards"],
+)
 @pytest.mark.parametrize("layer_name", ["SimpleRNN", "GRU", "LSTM"])
 def test_masked_runs_stop_early_with_tf_keras_numbers(
-    layer_name, go_backwards, pattern, jit_compile, rng
+    layer_name, go_backwards, jit_compile, pattern, rng
 ):
+    """Stopped early (and, compiled, padded to a bucket length): outputs and
+    states of the full run, eager and traced, with and without
+    zero_output_for_mask."""
     reference, ours, x = twins(
         layer_name, rng, return_sequences=True, return_state=True, go_backwards=go_backwards
     )

@@ -5,8 +5,12 @@ files holding them load with ``tf_keras.models.load_model`` and no
 ``custom_objects``.
 """
 
-from tfrnn import cells, layers
-from tfrnn.cells import (
+from tfrnn.no_autograph import exempt_from_autograph
+
+exempt_from_autograph(__name__)
+
+from tfrnn import cells, layers  # noqa: E402
+from tfrnn.cells import (  # noqa: E402
     ConvLSTM1DCell,
     ConvLSTM2DCell,
     ConvLSTM3DCell,
@@ -15,7 +19,7 @@ from tfrnn.cells import (
     SimpleRNNCell,
     StackedRNNCells,
 )
-from tfrnn.layers import (
+from tfrnn.layers import (  # noqa: E402
     GRU,
     LSTM,
     RNN,

@@ -117,10 +117,12 @@ def run_sequence(
     """``run(inputs, states, mask, constants)`` on time-major ``inputs``,
     stopped at the last unmasked timestep (``stop_early``, with a mask) and
     through ``compiled`` (``run`` as an XLA function) when given. Without
-    ``stop_early`` (an unrolled run) the input passes whole."""
+    ``stop_early`` (an unrolled run), and inside an outer XLA function (where
+    a length read from the mask would make XLA compile once per mask
+    value), the input passes whole."""
     static_steps = lengths.static_length(inputs)
     fixed_length = mask is None and (compiled is None or compiled.runs_exactly(static_steps))
-    if not stop_early or fixed_length:
+    if not stop_early or fixed_length or (compiled is None and in_xla_context()):
         return (compiled.function if compiled else run)(inputs, states, mask, constants)
     return _run_cut(
         compiled.function if compiled else run,
