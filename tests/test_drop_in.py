@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-from custom_cells import ConstantsCell
+from custom_cells import ConstantsCell, PairCell, StatelessCell
+from tolerances import GRAD_TOL, OUTPUT_TOL
 
 import tfrnn
 
@@ -216,3 +217,115 @@ def test_a_single_symbolic_initial_state_tensor():
     layer = tfrnn.GRU(4)
     layer(x, initial_state=state)
     assert len(layer.input) == 2
+
+
+def _pair_cells(stacked: bool):
+    if not stacked:
+        return PairCell(3, 2, 2)
+    return [PairCell(3, 2, 2, named_states=True), PairCell(4, 2, 3)]
+
+
+def _run_twin_layers(make, inputs, rng, **call_kwargs):
+    """Outputs and gradients of ``make(module)`` from tf_keras and from tfrnn,
+    tfrnn's given tf_keras's weights."""
+    results = []
+    layers = [make(module) for module in (tf_keras.layers, tfrnn)]
+    for layer in layers:
+        layer(inputs, **call_kwargs)
+    layers[1].set_weights(layers[0].get_weights())
+    for layer in layers:
+        with tf.GradientTape() as tape:
+            outputs = layer(inputs, **call_kwargs)
+            loss = sum(tf.reduce_sum(o * o) for o in tf.nest.flatten(outputs))
+        results.append((outputs, tape.gradient(loss, layer.trainable_weights)))
+    return results
+
+
+def _assert_same_structure_and_values(got, want):
+    """Same nesting and container types (list vs tuple), and the same numbers."""
+    assert tf.nest.map_structure(lambda _: 0, got) == tf.nest.map_structure(lambda _: 0, want)
+    for g, w in zip(tf.nest.flatten(got), tf.nest.flatten(want)):
+        np.testing.assert_allclose(g, w, atol=OUTPUT_TOL)
+
+
+NESTED_OPTIONS = {
+    "last": {},
+    "sequences+state": {"return_sequences": True, "return_state": True},
+    "backwards": {"go_backwards": True, "return_state": True},  # tf_keras cannot unroll these
+    "masked": {"return_sequences": True, "masked": True},
+}
+
+
+@pytest.mark.parametrize("stacked", [False, True], ids=["cell", "stacked"])
+@pytest.mark.parametrize("option", sorted(NESTED_OPTIONS))
+def test_nested_cells_give_tf_keras_structures_and_numbers(stacked, option, rng):
+    """A cell whose inputs, outputs and states are nested, alone and stacked:
+    outputs come back as lists where tf_keras gives lists, numbers and
+    gradients as tf_keras's."""
+    options = dict(NESTED_OPTIONS[option])
+    masked = options.pop("masked", False)
+    inputs = (
+        tf.constant(rng.normal(size=(2, 4, 3)), tf.float32),
+        tf.constant(rng.normal(size=(2, 4, 2, 2)), tf.float32),
+    )
+    call_kwargs = {}
+    if masked:
+        call_kwargs["mask"] = tf.constant([[True, True, True, False], [True, False, False, False]])
+    (want, want_grads), (got, got_grads) = _run_twin_layers(
+        lambda module: module.RNN(_pair_cells(stacked), **options), inputs, rng, **call_kwargs
+    )
+    _assert_same_structure_and_values(got, want)
+    for g, w in zip(got_grads, want_grads):
+        np.testing.assert_allclose(g, w, atol=GRAD_TOL)
+
+
+@pytest.mark.parametrize("stacked", [False, True], ids=["cell", "stacked"])
+def test_nested_cells_in_a_model_as_tf_keras(stacked, rng):
+    x = [rng.normal(size=(4, 5, 3)), rng.normal(size=(4, 5, 2, 2))]
+    last = (4, 2, 3) if stacked else (3, 2, 2)
+    y = [rng.normal(size=(4, 5, last[0])), rng.normal(size=(4, 5, *last[1:]))]
+    models = []
+    for module in (tf_keras.layers, tfrnn):
+        inputs = [tf_keras.Input((5, 3)), tf_keras.Input((5, 2, 2))]
+        layer = module.RNN(_pair_cells(stacked), return_sequences=True, return_state=True)
+        outputs = layer(tuple(inputs))
+        model = tf_keras.Model(inputs, outputs[:2])
+        model.compile(tf_keras.optimizers.SGD(0.1), "mse")
+        models.append(model)
+    assert models[1].output_shape == models[0].output_shape
+    models[1].set_weights(models[0].get_weights())
+    losses = [model.train_on_batch(x, y) for model in models]
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+    for want, got in zip(models[0].get_weights(), models[1].get_weights()):
+        np.testing.assert_allclose(got, want, atol=GRAD_TOL)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"return_sequences": True, "return_state": True}, {"go_backwards": True, "unroll": True}],
+    ids=["last", "sequences+state", "backwards+unroll"],
+)
+def test_cells_without_states_run_as_in_tf_keras(options, rng):
+    x = tf.constant(rng.normal(size=(2, 4, 5)), tf.float32)
+    mask = tf.constant([[True, True, False, False], [True, True, True, True]])
+    (want, want_grads), (got, got_grads) = _run_twin_layers(
+        lambda module: module.RNN(StatelessCell(3), **options), x, rng, mask=mask
+    )
+    _assert_same_structure_and_values(got, want)
+    for g, w in zip(got_grads, want_grads):
+        np.testing.assert_allclose(g, w, atol=GRAD_TOL)
+
+
+def test_stateless_cell_with_none_initial_states_trains_as_tf_keras(rng):
+    x, y = rng.normal(size=(6, 5, 5)), rng.normal(size=(6, 3))
+    models = []
+    for module in (tf_keras.layers, tfrnn):
+        cell = StatelessCell(3)
+        inputs = tf_keras.Input((None, 5))
+        initial_state = tf.nest.map_structure(lambda _: None, cell.state_size)
+        model = tf_keras.Model(inputs, module.RNN(cell)(inputs, initial_state=initial_state))
+        model.compile(tf_keras.optimizers.SGD(0.1), "mse")
+        models.append(model)
+    models[1].set_weights(models[0].get_weights())
+    losses = [model.train_on_batch(x, y) for model in models]
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)

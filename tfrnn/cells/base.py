@@ -53,8 +53,15 @@ class StepFunctions(NamedTuple):
                 project=self.project,
                 **options,
             )
-        return scan(
-            self.step,
+        returned = []  # the structure of what the step returned, seen as it is traced
+
+        def step(projected, states, *extra):
+            output, new_states = self.step(projected, states, *extra)
+            returned.append(tf.nest.map_structure(lambda _: None, output))
+            return output, new_states
+
+        result = scan(
+            step,
             inputs,
             initial_states,
             initial_output,
@@ -63,6 +70,21 @@ class StepFunctions(NamedTuple):
             project=self.project,
             **options,
         )
+        return _with_output_structure(result, returned[0]) if returned else result
+
+
+def _with_output_structure(result: ScanResult, structure: Any) -> ScanResult:
+    """``result`` with its outputs in ``structure`` (as tf_keras returns a
+    cell's nested output: a list where the cell's call returned a list)."""
+    if not tf.nest.is_nested(structure):
+        return result
+
+    def pack(value):
+        return (
+            None if value is None else tf.nest.pack_sequence_as(structure, tf.nest.flatten(value))
+        )
+
+    return result._replace(last_output=pack(result.last_output), outputs=pack(result.outputs))
 
 
 def _sigmoid_grad(y):

@@ -54,14 +54,19 @@ class StackedRNNCells(RecurrentCell):
         return cell_output_size(self.cells[-1])
 
     def build(self, input_shape):
-        shape = tf.TensorShape(input_shape)
+        """Builds each cell on the previous one's output shape; inputs and
+        outputs may be nested (each part ``(batch, ...)``), as in tf_keras."""
+        shape = _as_shapes(input_shape)
+        batch = tf.nest.flatten(shape)[0][0]
         for cell in self.cells:
             if isinstance(cell, tf_keras.layers.Layer) and not cell.built:
                 with tf.name_scope(cell.name):
                     cell.build(shape)
                     cell.built = True
-            size = tf.TensorShape(cell_output_size(cell)).as_list()
-            shape = tf.TensorShape([shape[0]] + size)
+            shape = _map_sizes(
+                lambda size: tf.TensorShape([batch] + tf.TensorShape(size).as_list()),
+                cell_output_size(cell),
+            )
         self.built = True
 
     def takes_constants(self) -> bool:
@@ -80,20 +85,24 @@ class StackedRNNCells(RecurrentCell):
             cell_constants = constants if cell_takes_constants(cell) else None
             return step_functions_for(cell, sample, training, cell_constants)
 
-        batch = tf.shape(step_sample)[0]
+        first = tf.nest.flatten(step_sample)[0]
+        batch = tf.shape(first)[0]
+
+        def zeros(size):
+            return tf.zeros(tf.concat([[batch], tf.TensorShape(size).as_list()], 0), first.dtype)
+
         functions = [functions_for(self.cells[0], step_sample)]
         for previous, cell in zip(self.cells[:-1], self.cells[1:]):
-            size = tf.TensorShape(cell_output_size(previous)).as_list()
-            sample = tf.zeros(tf.concat([[batch], size], 0), step_sample.dtype)
+            sample = _map_sizes(zeros, cell_output_size(previous))
             functions.append(functions_for(cell, sample))
 
         def step(projected, states):
             states = tf.nest.pack_sequence_as(self.state_size, tf.nest.flatten(states))
             states = self._in_state_order(list(states))
-            output, new_states = functions[0].step(projected, _as_list(states[0]))
+            output, new_states = functions[0].step(projected, _cell_states(states[0]))
             collected = [_restructure(new_states, self.cells[0].state_size)]
             for fns, cell, cell_states in zip(functions[1:], self.cells[1:], states[1:]):
-                output, new_states = fns.step(fns.project(output), _as_list(cell_states))
+                output, new_states = fns.step(fns.project(output), _cell_states(cell_states))
                 collected.append(_restructure(new_states, cell.state_size))
             return output, self._in_state_order(collected)
 
@@ -124,8 +133,35 @@ class StackedRNNCells(RecurrentCell):
         return cls(cells, **config)
 
 
-def _as_list(states):
-    return list(states) if isinstance(states, (list, tuple)) else [states]
+def _cell_states(states):
+    """One cell's states as tf_keras's stack hands them over: nested as its
+    state_size (a namedtuple stays one), a single state in a list."""
+    return states if tf.nest.is_nested(states) else [states]
+
+
+def _is_size(value) -> bool:
+    """An int, None or TensorShape: one tensor's size, not a structure of them."""
+    return value is None or isinstance(value, (int, tf.TensorShape))
+
+
+def _map_sizes(fn, sizes):
+    """``fn`` over a cell's (possibly nested) sizes, a TensorShape kept whole."""
+    if _is_size(sizes):
+        return fn(sizes)
+    return tf.nest.map_structure(fn, sizes)
+
+
+def _as_shapes(shape):
+    """A step input shape as a TensorShape, or a structure of them (tuples
+    of ints or None are one shape each)."""
+    if isinstance(shape, tf.TensorShape) or (
+        isinstance(shape, (list, tuple)) and all(d is None or isinstance(d, int) for d in shape)
+    ):
+        return tf.TensorShape(shape)
+    if isinstance(shape, dict):
+        return {key: _as_shapes(value) for key, value in shape.items()}
+    parts = [_as_shapes(part) for part in shape]
+    return type(shape)(*parts) if hasattr(shape, "_fields") else type(shape)(parts)
 
 
 def _restructure(states, state_size):

@@ -515,12 +515,11 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
         (e.g. ConvLSTM over inputs of dynamic spatial size) takes the shape of
         the first state, which is what every built-in cell outputs."""
         batch_size = tf.shape(time_first)[1]
-        first_state = tf.nest.flatten(initial_state)[0]
 
         def zeros(size):
             shape = tf.TensorShape(size)
             if not shape.is_fully_defined():
-                return tf.zeros_like(first_state)
+                return tf.zeros_like(tf.nest.flatten(initial_state)[0])
             return tf.zeros(tf.concat([[batch_size], shape.as_list()], 0), time_first.dtype)
 
         sizes = self._output_sizes()
