@@ -1,6 +1,11 @@
 """Behaviour a drop-in user relies on, found by running tf_keras's own RNN tests
 against tfrnn (scripts/peer_suite.py); each case compared with tf_keras."""
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -329,3 +334,33 @@ def test_stateless_cell_with_none_initial_states_trains_as_tf_keras(rng):
     models[1].set_weights(models[0].get_weights())
     losses = [model.train_on_batch(x, y) for model in models]
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tf1_graph_report():
+    """tests/tf1_graph_run.py's report: eager execution is disabled for a
+    whole process, so it runs in one of its own."""
+    script = os.path.join(os.path.dirname(__file__), "tf1_graph_run.py")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    done = subprocess.run(
+        [sys.executable, script], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("kind", ["SimpleRNN", "GRU", "LSTM", "Bidirectional"])
+def test_stateful_predict_in_a_tf1_graph_as_tf_keras(kind, tf1_graph_report):
+    """predict twice (states carried), reset_states, predict: tf_keras's numbers."""
+    result = tf1_graph_report[f"stateful_predict[{kind}]"]
+    assert "error" not in result, result
+    assert result["outputs"] < OUTPUT_TOL
+    assert result["carried"] > 1e-3  # the second predict started from the first's states
+    assert result["reset"] < OUTPUT_TOL
+
+
+@pytest.mark.parametrize("kind", ["GRU", "LSTM"])
+def test_fit_in_the_tf1_default_graph_as_tf_keras(kind, tf1_graph_report):
+    result = tf1_graph_report[f"fit_in_default_graph[{kind}]"]
+    assert "error" not in result, result
+    assert result["weights"] < GRAD_TOL

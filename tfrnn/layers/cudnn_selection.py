@@ -263,7 +263,12 @@ class CudnnSelection:
         return None
 
     def cudnn_eligible(self) -> bool:
-        """use_cudnn allows cuDNN and the configuration qualifies."""
+        """use_cudnn allows cuDNN and the configuration qualifies. 'auto' runs
+        the engine alone in a TF1 graph (eager execution disabled), as tf_keras's
+        LSTM/GRU do: training through the selection functions there fails
+        when control flow outputs its intermediates (TF1 while_v2 training)."""
+        if self.use_cudnn == "auto" and not tf.compat.v1.executing_eagerly_outside_functions():
+            return False
         return self.use_cudnn is not False and self.cudnn_blocker() is None
 
     def cudnn_params(self, weights: Sequence[tf.Tensor]) -> tf.Tensor:

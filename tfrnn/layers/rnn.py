@@ -334,9 +334,13 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
                 tf.Variable(np.asarray(v, dtype=self.dtype), trainable=False, name=f"state_{i}")
                 for i, v in enumerate(values)
             ]
+            for variable in self.states:  # a TF1 session initializes what Keras tracks
+                tf_keras.__internal__.backend.track_variable(variable)
         else:
-            for variable, value in zip(self._states, values):
-                variable.assign(np.asarray(value, dtype=self.dtype))
+            # batch_set_value also sets them in a TF1 graph (an assign op would not run).
+            tf_keras.backend.batch_set_value(
+                [(v, np.asarray(value, dtype=self.dtype)) for v, value in zip(self._states, values)]
+            )
 
     def get_initial_state(self, inputs):
         """Zero (or cell-provided) initial states for ``inputs``."""
@@ -445,8 +449,11 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
             mask = None if mask is None else tf.transpose(mask)
         result = self._run_sequence(inputs, mask, initial_state, training, constants)
         if self.stateful:
-            for variable, state in zip(self.states, tf.nest.flatten(result.states)):
+            updates = [
                 variable.assign(tf.cast(state, variable.dtype))
+                for variable, state in zip(self.states, tf.nest.flatten(result.states))
+            ]
+            self.add_update(updates)  # run as the model's state updates in a TF1 graph
         if self.return_sequences:
             output = tf.nest.map_structure(
                 lambda o: with_time_steps(o, static_steps), result.outputs
