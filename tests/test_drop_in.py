@@ -364,3 +364,19 @@ def test_fit_in_the_tf1_default_graph_as_tf_keras(kind, tf1_graph_report):
     result = tf1_graph_report[f"fit_in_default_graph[{kind}]"]
     assert "error" not in result, result
     assert result["weights"] < GRAD_TOL
+
+
+@pytest.mark.parametrize("kind", ["GRU", "LSTM", "GRUCell", "LSTMCell", "SimpleRNNCell"])
+def test_force_generator_is_accepted_where_tf_keras_accepts_it(kind, rng):
+    """tf_keras's switch of its random-number generator: accepted, left out of
+    the config as tf_keras leaves it, the numbers unchanged."""
+    x = tf.constant(rng.normal(size=(2, 3, 4)), tf.float32)
+    layers = []
+    for module in (tf_keras.layers, tfrnn):
+        layer = getattr(module, kind)(3, dropout=0.5, force_generator=True)
+        layers.append(module.RNN(layer) if kind.endswith("Cell") else layer)
+        assert "force_generator" not in layer.get_config()
+        layers[-1](x)
+    _copy_weights(layers[0], layers[1])
+    np.testing.assert_allclose(layers[1](x), layers[0](x), atol=OUTPUT_TOL)
+    assert layers[1](x, training=True).shape == (2, 3)

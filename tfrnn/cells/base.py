@@ -218,6 +218,13 @@ class RecurrentCell(tf_keras.layers.Layer):
     """Base of tfrnn cells: a Keras cell (``call(inputs, states)``) that can
     also hand the engine its work split into projection and step."""
 
+    def __init__(self, force_generator: bool = False, **kwargs: Any) -> None:
+        """``force_generator`` is accepted (not serialized) as tf_keras's cells
+        accept it: there it picks tf_keras's random-number generator, here
+        dropout masks are drawn by ``tf.nn.dropout`` either way."""
+        super().__init__(**kwargs)
+        self.force_generator = bool(force_generator)
+
     def step_functions(self, step_sample: tf.Tensor, training: Any = None) -> StepFunctions:
         """The projection and step closures for one sequence.
 
