@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 from custom_cells import ConstantsCell, PairCell, StatelessCell
+from tf_keras.src.layers.rnn import dropout_rnn_cell_mixin
 from tolerances import GRAD_TOL, OUTPUT_TOL
 
 import tfrnn
@@ -380,3 +381,56 @@ def test_force_generator_is_accepted_where_tf_keras_accepts_it(kind, rng):
     _copy_weights(layers[0], layers[1])
     np.testing.assert_allclose(layers[1](x), layers[0](x), atol=OUTPUT_TOL)
     assert layers[1](x, training=True).shape == (2, 3)
+
+
+def _gate_mask(ones: tf.Tensor, rate: float, gate: int) -> tf.Tensor:
+    """A fixed dropout mask for gate ``gate`` (another pattern for each gate),
+    scaled like dropout's."""
+    index = tf.reshape(tf.range(tf.size(ones)), tf.shape(ones))
+    kept = tf.cast((index * 7 + 3 * gate) % 5 < 3, ones.dtype)
+    return ones * kept / (1.0 - rate)
+
+
+@pytest.fixture
+def per_gate_masks(monkeypatch):
+    """``use(gates)``: both libraries' recurrent dropout masks from
+    ``_gate_mask``, mask i of a draw for gate i (tfrnn draws its ``gates``
+    masks one by one, tf_keras all at once)."""
+
+    def use(gates: int) -> None:
+        drawn = []
+
+        def tfrnn_dropout(ones, rate, **_):
+            drawn.append(None)
+            return _gate_mask(ones, rate, (len(drawn) - 1) % gates)
+
+        def keras_masks(generator, ones, rate, training=None, count=1):
+            return [_gate_mask(ones, rate, gate) for gate in range(count)]
+
+        monkeypatch.setattr(tf.nn, "dropout", tfrnn_dropout)
+        monkeypatch.setattr(dropout_rnn_cell_mixin, "_generate_dropout_mask", keras_masks)
+
+    return use
+
+
+@pytest.mark.parametrize("kind,gates", [("LSTM", 4), ("GRU", 3)])
+def test_recurrent_dropout_implementation_1_draws_tf_keras_masks(kind, gates, per_gate_masks, rng):
+    """tf_keras forces implementation 1 (a recurrent mask per gate) whenever
+    recurrent_dropout > 0; tfrnn keeps the implementation it is given
+    (2 by default: one mask, Keras 2.0-2.3's behaviour, which the hand-written
+    gradient serves) and with implementation=1 trains as tf_keras does."""
+    per_gate_masks(gates)
+    x = tf.constant(rng.normal(size=(2, 4, 3)), tf.float32)
+    assert getattr(tf_keras.layers, kind)(2, recurrent_dropout=0.1).implementation == 1
+    assert getattr(tfrnn, kind)(2, recurrent_dropout=0.1).implementation == 2
+    (want, want_grads), (got, got_grads) = _run_twin_layers(
+        lambda module: getattr(module, kind)(
+            3, recurrent_dropout=0.4, implementation=1, return_sequences=True
+        ),
+        x,
+        rng,
+        training=True,
+    )
+    np.testing.assert_allclose(got, want, atol=OUTPUT_TOL)
+    for g, w in zip(got_grads, want_grads):
+        np.testing.assert_allclose(g, w, atol=GRAD_TOL)
