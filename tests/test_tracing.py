@@ -35,3 +35,32 @@ def test_a_user_cell_is_still_converted_by_autograph():
     x = np.ones([1, 3, 2], "float32")
     expected = tf_keras.layers.RNN(CountingCell())(x)
     np.testing.assert_allclose(tf.function(layer)(x), expected)
+
+
+def _library_ops(concrete):
+    library = concrete.graph.as_graph_def().library.function
+    devices = {f.attr["api_preferred_device"].s for f in library}
+    return devices, {n.op for f in library for n in f.node_def}
+
+
+def test_without_a_gpu_a_trace_holds_no_cudnn_alternative():
+    """On a machine without a GPU the cuDNN function (and its gradient
+    functions) could never be chosen: a trace leaves it out, which is most
+    of a model's first call. A trace placed on a GPU keeps it (as does a
+    SavedModel, tests/test_cudnn_layers.py)."""
+    assert not tf.config.list_logical_devices("GPU")
+    layer = tfrnn.LSTM(3)
+    layer(np.zeros([1, 2, 2], "float32"))
+
+    @tf.function
+    def step(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x))
+        return tape.gradient(loss, layer.trainable_weights)
+
+    spec = tf.TensorSpec([None, 2, 2])
+    devices, ops = _library_ops(step.get_concrete_function(spec))
+    assert devices == {b"", b"CPU"} and "CudnnRNNV3" not in ops
+    with tf.device("/GPU:0"):
+        devices, ops = _library_ops(tf.function(step.python_function).get_concrete_function(spec))
+    assert b"GPU" in devices and "CudnnRNNV3" in ops

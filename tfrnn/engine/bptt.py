@@ -8,10 +8,12 @@ pass on the engine (``scan``) and gives it a gradient that is a second
 What makes it cheaper than differentiating the forward loop: the forward
 step also computes, off the recurrent critical path, the factors its
 gradient needs (derivatives of the activations times the values they
-multiply), so a backward step is a few multiplications and one matmul; the weights' and the inputs' gradients are one matmul per
-block of timesteps (``scan``'s ``reduce_blocks``), run beside the backward
-recurrence instead of one small matmul and an accumulation per step; and
-both loops read their per-step tensors in place.
+multiply), so a backward step is a few multiplications and one matmul; the
+weights' and the inputs' gradients are one matmul per block of timesteps
+(``scan``'s ``reduce_blocks``), run beside the backward recurrence instead
+of one small matmul and an accumulation per step (under XLA: one matmul
+over the whole sequence, after it); and both loops read their per-step
+tensors in place.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, NamedTuple
 
 import tensorflow as tf
 
-from tfrnn.engine.scan import ScanResult, scan
+from tfrnn.engine.scan import ScanResult, in_xla_context, scan
 
 
 class FusedCell(NamedTuple):
@@ -82,6 +84,9 @@ def scan_with_gradient(
     ``(time, batch)``.
     """
     mask = None if mask is None else tf.cast(mask, tf.bool)
+    # the backward pass runs where the forward pass does: compiled with it
+    # or not (its graph is traced later, outside any XLA context)
+    xla = in_xla_context()
     n_states = len(initial_states)
     operand_mask = fused.operand_mask
     has_bias = fused.bias is not None
@@ -114,6 +119,7 @@ def scan_with_gradient(
             record_like=[*saved_like, tf.zeros_like(first)],
             differentiable=False,
             project=project,
+            xla=xla,
         )
         # per-step tensors in the order the steps ran
         *saved, previous = forward.records
@@ -139,6 +145,7 @@ def scan_with_gradient(
                 None if mask is None else run_order(mask),
                 d_carry,
                 zero_output_for_mask,
+                xla,
             )
             d_kernel, d_bias, d_recurrent, d_params = d_weights
             d_bias = [d_bias] if has_bias else []
@@ -170,6 +177,7 @@ def _backward(
     mask,
     d_carry,
     zero_output,
+    xla,
 ):
     """The backward loop, over the forward pass's per-step tensors in the
     order that pass ran them (last first): ``(d_inputs, (d_kernel, d_bias,
@@ -193,8 +201,12 @@ def _backward(
         loop_inputs.append(d_outputs)
     if mask is not None:
         loop_inputs.append(mask)
-    d_inputs = tf.TensorArray(
-        inputs.dtype, size=tf.shape(inputs)[0], element_shape=inputs.shape[1:]
+    # reduced block by block into a TensorArray, or once for the whole
+    # sequence (``scan`` under XLA)
+    d_inputs = (
+        ()
+        if xla
+        else tf.TensorArray(inputs.dtype, size=tf.shape(inputs)[0], element_shape=inputs.shape[1:])
     )
 
     def step(step_inputs, carry):
@@ -228,7 +240,7 @@ def _backward(
     def reduce(acc, block, records, start):
         """One block's share of the weights' gradients, and its inputs' gradient."""
         d_kernel, d_bias, d_recurrent, d_params, d_inputs = acc
-        steps = records[0].shape[0]  # the block's (static) length
+        steps = tf.shape(records[0])[0]
         d_z = _flatten_time(records[0])
         d_m = _flatten_time(records[1]) if fused.product_grad_differs else d_z
         operand, x = block[n_saved], block[n_saved + 1]
@@ -257,8 +269,11 @@ def _backward(
             )
             d_x = tf.add_n([tf.matmul(d, k) * tf.tile(m, [steps, 1]) for d, k, m in pieces])
         d_x = tf.reshape(d_x, tf.shape(x))
-        for i in range(steps):
-            d_inputs = d_inputs.write(start + i, d_x[i])
+        if xla:
+            d_inputs = d_x
+        else:
+            for i in range(records[0].shape[0]):
+                d_inputs = d_inputs.write(start + i, d_x[i])
         return d_kernel, d_bias, d_recurrent, d_params, d_inputs
 
     units = recurrent_kernel.shape[0]
@@ -283,10 +298,12 @@ def _backward(
         keep_records=False,
         reduce_blocks=(reduce, initial),
         differentiable=False,
+        xla=xla,
     )
     d_kernel, d_bias, d_recurrent, d_params, d_inputs = result.reduced
     weights = (d_kernel, d_bias if fused.bias is not None else None, d_recurrent, d_params)
-    return d_inputs.stack(), weights, list(result.states[:n_states])
+    d_inputs = d_inputs if xla else d_inputs.stack()
+    return d_inputs, weights, list(result.states[:n_states])
 
 
 def _expand(mask_t: tf.Tensor, like: tf.Tensor) -> tf.Tensor:

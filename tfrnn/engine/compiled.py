@@ -22,19 +22,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import tensorflow as tf
-from tensorflow.python.ops import control_flow_util
 from tensorflow.python.saved_model import save_context
 
 from tfrnn.engine import lengths
-from tfrnn.engine.scan import ScanResult
+from tfrnn.engine.scan import ScanResult, in_xla_context
 
 Run = Callable[[Any, Any, Any, Any], ScanResult]
-
-
-def in_xla_context() -> bool:
-    """Being traced inside a function that XLA compiles (an outer
-    ``jit_compile=True``): the layer then simply runs inside it."""
-    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
 
 
 _plain = threading.local()
@@ -74,7 +67,7 @@ class CompiledRun:
     it has run exactly (each one an XLA compilation)."""
 
     def __init__(self, run: Run) -> None:
-        self.function = tf.function(run, jit_compile=True, reduce_retracing=True, autograph=False)
+        self.function = tf.function(run, jit_compile=True, autograph=False)
         self._exact_lengths: set[int] = set()
 
     def runs_exactly(self, steps: int | None) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import tensorflow as tf
+from tensorflow.python.ops import control_flow_util
 
 Nested = Any
 StepFn = Callable[..., tuple[Nested, Nested]]
@@ -90,6 +91,7 @@ def scan(
     differentiable: bool = True,
     project: Callable[[Nested], Nested] | None = None,
     steps_per_iteration: int | None = None,
+    xla: bool | None = None,
 ) -> ScanResult:
     """Run ``step_fn`` over the time axis of ``inputs``.
 
@@ -126,6 +128,9 @@ def scan(
         ...)`` in time order, and ``start`` the block's first timestep. Work
         on whole blocks that no step waits for (a weight's gradient, say)
         then runs inside the loop, beside the recurrence, instead of after it.
+        With ``xla`` (XLA runs one op at a time, so nothing runs beside the
+        recurrence) the records are kept instead and ``fn`` runs once, after
+        the loop, on the whole sequence (``start`` 0).
       differentiable: False when no gradient will be taken through this
         loop (a loop inside a hand-written gradient): the inputs are then
         read in place instead of through TensorArrays.
@@ -134,9 +139,13 @@ def scan(
         ``(steps, batch, ...)`` at once instead of once per step.
       steps_per_iteration: timesteps per loop iteration (None:
         ``STEPS_PER_ITERATION``, or ``LARGE_STEP_STEPS_PER_ITERATION`` for
-        states of ``LARGE_STEP_VALUES`` values or more); the last ``time % steps_per_iteration``
-        steps run one per iteration.
+        states of ``LARGE_STEP_VALUES`` values or more; 1 under XLA); the
+        last ``time % steps_per_iteration`` steps run one per iteration.
+      xla: whether XLA compiles the loop (None: whether it is traced inside
+        an XLA-compiled function); it lays the loop out for XLA.
     """
+    if xla is None:
+        xla = in_xla_context()
     flat_inputs = tf.nest.flatten(inputs)
     if not time_major:
         flat_inputs = [_swap_batch_time(x) for x in flat_inputs]
@@ -150,7 +159,8 @@ def scan(
     flat_states = tf.nest.flatten(initial_states)
     flat_output = tf.nest.flatten(initial_output)
     flat_records = None if record_like is None else tf.nest.flatten(record_like)
-    kept_records = flat_records if keep_records else None
+    reduce_after = reduce_blocks is not None and not unroll and xla
+    kept_records = flat_records if keep_records or reduce_after else None
     extra = () if constants is None else (constants,)
 
     def one_step(inputs_t, mask_t, states, prev_output):
@@ -187,7 +197,7 @@ def scan(
             inputs_t = tf.nest.pack_sequence_as(projected, [p[t] for p in per_step])
             output, states, block_records[t] = one_step(inputs_t, masks[t], states, output)
             write(i, output, block_records[t])
-        if reduce_blocks is not None:
+        if reduce_blocks is not None and not reduce_after:
             stacked = [tf.stack(r) for r in zip(*block_records)]
             reduced = reduce_blocks[0](reduced, block, stacked, block_start)
         return states, output, reduced
@@ -239,8 +249,12 @@ def scan(
 
     time_steps = tf.shape(flat_inputs[0])[0]
 
+    static_steps = flat_inputs[0].shape[0]
+
     def arrays(like):
-        return [tf.TensorArray(x.dtype, size=time_steps, element_shape=x.shape) for x in like]
+        # a static size where known: the stacked arrays keep the time length
+        size = time_steps if static_steps is None else static_steps
+        return [tf.TensorArray(x.dtype, size=size, element_shape=x.shape) for x in like]
 
     # The previous output is carried only where a step needs it (a masked
     # step repeats it) or nothing else gives the last one.
@@ -252,8 +266,8 @@ def scan(
         record_arrays=[] if kept_records is None else arrays(kept_records),
         reduced=initial_reduced,
     )
-    steps = max(1, int(steps_per_iteration or default_steps_per_iteration(flat_states)))
-    static_steps = flat_inputs[0].shape[0]
+    steps = max(1, int(steps_per_iteration or default_steps_per_iteration(flat_states, xla)))
+    records_by_time = reverse_outputs or reduce_after
     # Whole blocks of `steps` timesteps, then the rest one per iteration
     # (loops that static shapes show to be empty are left out).
     head = (time_steps // steps) * steps if steps > 1 else 0
@@ -265,6 +279,7 @@ def scan(
         time_steps,
         go_backwards,
         reverse_outputs,
+        records_by_time,
         differentiable,
     )
     if steps > 1 and (static_steps is None or static_steps >= steps):
@@ -276,11 +291,25 @@ def scan(
     if not carry_output:  # the last step run's output
         output = [o[0] if reverse_outputs else o[-1] for o in outputs]
     records = None if kept_records is None else [ta.stack() for ta in carry.record_arrays]
-    return finish(output, outputs, carry.states, records, carry.reduced)
+    reduced = carry.reduced
+    if reduce_after:
+        reduced = reduce_blocks[0](reduced, flat_inputs, records, tf.constant(0))
+        records = records if keep_records else None
+    return finish(output, outputs, carry.states, records, reduced)
 
 
-def default_steps_per_iteration(flat_states: list[tf.Tensor]) -> int:
-    """Timesteps per iteration for states of these (static) sizes."""
+def in_xla_context() -> bool:
+    """Being traced inside a function that XLA compiles."""
+    return control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph())
+
+
+def default_steps_per_iteration(flat_states: list[tf.Tensor], xla: bool = False) -> int:
+    """Timesteps per iteration for states of these (static) sizes: blocks
+    for TensorFlow's executor, one under XLA (whose fused step kernels leave
+    no per-op overhead to save, and whose elementwise kernels read a
+    block's slices less well than a step's own matmul result)."""
+    if xla:
+        return 1
     sizes = [state.shape.num_elements() for state in flat_states]
     if sizes and None not in sizes and sum(sizes) >= LARGE_STEP_VALUES:
         return LARGE_STEP_STEPS_PER_ITERATION
@@ -307,6 +336,8 @@ def _time_slice(x: tf.Tensor, start: tf.Tensor, steps: int) -> tf.Tensor:
     shares the buffer). The length is given statically, so XLA sees a block
     of ``steps`` timesteps (with a computed end, its slice has the whole
     time axis's shape)."""
+    if steps == 1:  # XLA reads one timestep with a plain dynamic slice (no pad)
+        return x[start][tf.newaxis]
     begin = tf.stack([start] + [0] * (x.shape.rank - 1))
     return tf.slice(x, begin, [steps] + [-1] * (x.shape.rank - 1))
 
@@ -318,6 +349,7 @@ def _loop(
     time_steps,
     backwards,
     write_by_time,
+    records_by_time,
     differentiable,
     start,
     stop,
@@ -328,7 +360,8 @@ def _loop(
     multiple of ``steps`` long), ``steps`` timesteps per iteration. Run
     backwards, step ``i`` reads timestep ``time_steps - 1 - i``: the blocks
     are read last first, without reversing the inputs. Step ``i``'s output
-    goes to index ``i``, or to its timestep's index when ``write_by_time``."""
+    goes to index ``i``, or to its timestep's index when ``write_by_time``
+    (its records likewise with ``records_by_time``)."""
     blocks = (stop - start) // steps
     time_first, time_last = (time_steps - stop, time_steps - start) if backwards else (start, stop)
 
@@ -363,8 +396,10 @@ def _loop(
         output_arrays, record_arrays = list(carry.output_arrays), list(carry.record_arrays)
 
         def write(i, step_output, records):
-            index = time_steps - 1 - (first + i) if write_by_time else first + i
+            by_time = time_steps - 1 - (first + i) if backwards else first + i
+            index = by_time if write_by_time else first + i
             output_arrays[:] = [a.write(index, v) for a, v in zip(output_arrays, step_output)]
+            index = by_time if records_by_time else first + i
             record_arrays[:] = [a.write(index, v) for a, v in zip(record_arrays, records)]
 
         index = blocks - 1 - j if backwards else j

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 import tensorflow as tf
 from tensorflow.python.eager import context as eager_context
+from tensorflow.python.saved_model import save_context
 from tf_keras import activations
 
 from tfrnn.cells.base import dropout_masks
@@ -76,8 +77,9 @@ def select_by_device(
 
     Both become ``tf.function``s with ``api_implements=<api_name>_<uuid>``
     and ``api_preferred_device`` CPU / GPU; the GPU one (and its gradient
-    functions) is added to the graph without being called. Both must take
-    and return the same tensors. Graph mode only.
+    functions) is added to the graph without being called, where
+    ``gpu_alternative_wanted``. Both must take and return the same tensors.
+    Graph mode only.
     """
     common = {"api_implements": f"{api_name}_{uuid.uuid4()}", **(attributes or {})}
 
@@ -89,10 +91,25 @@ def select_by_device(
         )
 
     outputs = function(cpu_impl, "CPU")(**kwargs)
-    registered = function(gpu_impl, "GPU").get_concrete_function(**kwargs)
-    registered.add_to_graph()
-    registered.add_gradient_functions_to_graph()
+    if gpu_alternative_wanted():
+        registered = function(gpu_impl, "GPU").get_concrete_function(**kwargs)
+        registered.add_to_graph()
+        registered.add_gradient_functions_to_graph()
     return outputs
+
+
+def gpu_alternative_wanted() -> bool:
+    """Whether a graph being traced gets the cuDNN function beside the engine's:
+    where it may run on a GPU, that is a GPU is visible, the trace is placed
+    on one, or the graph is being saved (a SavedModel may be served on a GPU
+    elsewhere). On a machine without a GPU it could never be chosen, and
+    tracing it and its gradient functions is most of a model's first call."""
+    if tf.config.list_logical_devices("GPU") or save_context.in_save_context():
+        return True
+    probe = tf.no_op(name="device_probe")  # carries the graph's device scope; pruned
+    # a function traced inside ``tf.device`` sees it as the eager context's device
+    scopes = (probe.device, eager_context.get_device_name())
+    return any(tf.DeviceSpec.from_string(s or "").device_type == "GPU" for s in scopes)
 
 
 # ------------------------------------------------------------ the two bodies
