@@ -1,4 +1,8 @@
-"""``tfrnn-migrate``: an old Keras file -> a modern .keras / .h5 / SavedModel."""
+"""``tfrnn-migrate``: an old Keras file -> a modern .keras / .h5 / SavedModel.
+
+The command's arguments are parsed and checked by ``tfrnn_cli.migrate`` before
+TensorFlow loads; ``run`` does the work.
+"""
 
 from __future__ import annotations
 
@@ -12,34 +16,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from tfrnn.cli_support import EXIT_BAD_INPUT, cli_signals, interrupted_exit, naming
+from tfrnn.cli_support import naming
+from tfrnn_cli.command import fail
+from tfrnn_cli.migrate import PROG, main, output_format  # noqa: F401  (main: the entry point)
 
-PROG = "tfrnn-migrate"
 TOLERANCE = 1e-5
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Convert a Keras 0.x/1.x/2.x HDF5 file into a modern tf_keras model.",
-    )
-    parser.add_argument("src", help="old Keras HDF5 file (save_weights or model.save)")
-    parser.add_argument("--config", help="JSON/YAML model config, for weights-only files")
-    parser.add_argument(
-        "-o", "--output", required=True, help="DST: *.keras, *.h5, or a directory (SavedModel)"
-    )
-    parser.add_argument(
-        "--backend",
-        choices=("theano", "tensorflow", "cntk"),
-        help="backend that wrote SRC, where the file does not say (Keras 0.x/1.x)",
-    )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="replace an existing DST (a file, a SavedModel or an empty directory; never another "
-        "directory)",
-    )
-    return parser
 
 
 def _random_inputs(model, rng: np.random.Generator) -> list[np.ndarray]:
@@ -57,10 +38,10 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def _save(model, target: str, dst: str) -> None:
-    if dst.endswith(".keras"):
+def _save(model, target: str, fmt: str) -> None:
+    if fmt == "keras":
         model.save(target, save_format="keras")
-    elif dst.endswith(".h5"):
+    elif fmt == "h5":
         _save_h5(model, target)
     else:
         model.save(target, save_format="tf")
@@ -166,9 +147,11 @@ def migrate(
 ) -> None:
     """Convert ``src`` into ``dst`` atomically; ValueError on bad input.
 
-    ``dst`` may replace (with ``force``) only a file, a symlink, a SavedModel
-    directory or an empty directory, never ``src`` or the config file, nor a
-    directory holding them.
+    ``dst``'s suffix says the format: ``.keras``, ``.h5`` or ``.hdf5``, and no
+    suffix or a trailing ``/`` a SavedModel directory; any other is refused
+    before anything is read. ``dst`` may replace (with ``force``) only a file,
+    a symlink, a SavedModel directory or an empty directory, never ``src`` or
+    the config file, nor a directory holding them.
     """
     from tfrnn.compat import detect_generation, load_legacy_model
 
@@ -176,6 +159,7 @@ def migrate(
 
     protect = (src, config if config and os.path.exists(config) else None)
     output = {"overwrite": force, "protect": protect, "hint": "pass --force to replace it"}
+    fmt = output_format(dst)
     with naming(dst, "writing"):
         check_output(dst, **output)
     with naming(src, "reading"):
@@ -194,27 +178,20 @@ def migrate(
         print(f"  warning: layer {name} has {count} NaN/infinite weight values (as in {src})")
     with naming(dst, "writing"), atomic_output(dst, **output) as target:
         with _temporaries_in(target.parent):
-            _save(model, str(target), dst)
+            _save(model, str(target), fmt)
         _verify(model, str(target), dst)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point; returns the exit code (0 ok, 2 bad input, 1 the saved
-    model does not reproduce the predictions, 130/143 interrupted)."""
-    args = _parser().parse_args(argv)
-    with cli_signals():
-        try:
-            migrate(
-                args.src, args.output, config=args.config, force=args.force, backend=args.backend
-            )
-        except KeyboardInterrupt as err:
-            return interrupted_exit(PROG, err)
-        except (ValueError, TypeError) as err:
-            print(f"{PROG}: error: {err}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        except RuntimeError as err:
-            print(f"{PROG}: error: {err}", file=sys.stderr)
-            return 1
+def run(args: argparse.Namespace) -> int:
+    """The command, on arguments ``tfrnn_cli.migrate`` parsed and checked; returns the
+    exit code (0 ok, 2 bad input, 1 the saved model does not reproduce the predictions)."""
+    try:
+        migrate(args.src, args.output, config=args.config, force=args.force, backend=args.backend)
+    except (ValueError, TypeError) as err:
+        return fail(PROG, str(err))
+    except RuntimeError as err:
+        fail(PROG, str(err))
+        return 1
     print(f"wrote {args.output}")
     return 0
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from tfrnn.compat.migrate import main
+from tfrnn_cli.migrate import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,9 +1,11 @@
 """tfrnn.export: every artifact is run (reloaded SavedModel, TFLite
 interpreter) and compared with the model it came from."""
 
+import io
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import sysconfig
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
+from custom_cells import ConstantsCell
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
@@ -25,9 +28,10 @@ from tfrnn.export import (
     tflite_ops,
 )
 from tfrnn.export.cli import main as cli_main
-from tfrnn.export.tflite import interpreter
-from tfrnn.export.tracing import recurrent_layers
+from tfrnn.export.tflite import FUSED_STATE_NOTE, interpreter
+from tfrnn.export.tracing import recurrent_layers, state_names
 
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 OUTPUT_TOL = 1e-5
 # Quantized artifacts vs the float model (tiny models, inputs ~N(0, 1)).
 # int8 of the unrolled layers, on calibration inputs: measured 0.0016-0.045.
@@ -53,7 +57,7 @@ def run_check(model, report, content, shapes, rng, input_name="x"):
     for batch, steps in shapes:
         x = rng.standard_normal((batch, steps, *features)).astype("float32")
         got = run_tflite(content, {input_name: x})
-        (name,) = [n for n in report.outputs if "_state_" not in n]
+        (name,) = [n for n in report.outputs if n not in report.inputs]
         np.testing.assert_allclose(got[name], output_of(model, x), atol=OUTPUT_TOL)
 
 
@@ -97,8 +101,16 @@ RELOAD = textwrap.dedent(
     serve = loaded.signatures["serving_default"]
     out = serve(x=tf.constant(np.load("x.npy")))
     np.save("y.npy", out["probs"].numpy())
+    # the README's account of loading Keras files with tfrnn layers without tfrnn
+    import tf_keras
+    errors = {}
+    for name in ("model.keras", "model.h5"):
+        try:
+            tf_keras.models.load_model(name)
+        except Exception as err:
+            errors[name] = f"{type(err).__name__}: {err}"
     print(json.dumps({"inputs": sorted(serve.structured_input_signature[1]),
-                      "outputs": sorted(serve.structured_outputs)}))
+                      "outputs": sorted(serve.structured_outputs), "errors": errors}))
     """
 )
 
@@ -109,6 +121,8 @@ def test_saved_model_reloads_without_tfrnn(tmp_path, rng):
     h = tfrnn.GRU(6, reset_after=False)(h)
     model = tf_keras.Model(inputs, tf_keras.layers.Dense(3, name="probs")(h))
     assert export_saved_model(model, tmp_path / "model") == str(tmp_path / "model")
+    model.save(tmp_path / "model.keras")
+    model.save(tmp_path / "model.h5")
     x = rng.standard_normal((3, 9, 4)).astype("float32")
     np.save(tmp_path / "x.npy", x)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -123,7 +137,14 @@ def test_saved_model_reloads_without_tfrnn(tmp_path, rng):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     names = json.loads(done.stdout.strip().splitlines()[-1])
+    errors = names.pop("errors")
     assert names == {"inputs": ["x"], "outputs": ["probs"]}
+    # as the README says: without `import tfrnn` the failures do not name it
+    readme = " ".join(README.read_text().split())
+    for said in ("Unknown layer: 'tfrnn>LSTM'", "('Keyword argument not understood:', '"):
+        assert said in readme
+    assert "Unknown layer: 'tfrnn>LSTM'" in errors["model.h5"]
+    assert "TypeError: ('Keyword argument not understood:', '" in errors["model.keras"]
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), output_of(model, x), atol=OUTPUT_TOL)
     # dynamic batch and time, in process
     serve = tf.saved_model.load(str(tmp_path / "model")).signatures["serving_default"]
@@ -139,12 +160,12 @@ def test_saved_model_streaming_chunks_equal_whole_sequence(tmp_path, rng):
     export_saved_model(model, tmp_path / "sm", streaming=True)
     stream = tf.saved_model.load(str(tmp_path / "sm")).signatures["streaming"]
     x = rng.standard_normal((2, 12, 4)).astype("float32")
-    states = {
-        name: tf.zeros([2, spec.shape[1]])
-        for name, spec in stream.structured_input_signature[1].items()
-        if "_state_" in name
-    }
-    (out_name,) = [n for n in stream.structured_outputs if "_state_" not in n]
+    # the states are named for what they are: an LSTM's h and c, a GRU's h
+    inputs = stream.structured_input_signature[1]
+    assert sorted(inputs) == ["gru_h", "lstm_c", "lstm_h", "x"]
+    assert sorted(stream.structured_outputs) == ["gru", "gru_h", "lstm_c", "lstm_h"]
+    states = {name: tf.zeros([2, spec.shape[1]]) for name, spec in inputs.items() if name != "x"}
+    out_name = "gru"
     chunks = []
     for start, stop in [(0, 5), (5, 6), (6, 12)]:
         result = stream(x=tf.constant(x[:, start:stop]), **states)
@@ -247,6 +268,13 @@ def test_tflite_fused_lstm_with_fixed_batch(tmp_path, rng):
     runner = interpreter((tmp_path / "m.tflite").read_bytes())
     # the same interpreter, again and again: run_tflite resets the kernel's state
     run_check(model, report, runner, [(2, 3), (2, 12), (2, 12)], rng)
+    # which the kernel keeps otherwise, as the report says in one line
+    assert f"note: {FUSED_STATE_NOTE}" in str(report).splitlines()
+    x = rng.standard_normal((2, 6, 4)).astype("float32")
+    signature = runner.get_signature_runner()
+    first, again = (signature(x=x)["lstm_1"] for _ in range(2))
+    assert np.abs(first - output_of(model, x)).max() <= OUTPUT_TOL
+    assert np.abs(again - first).max() > 1e-3  # started from the first run's state
 
 
 def test_tflite_dynamic_batch_does_not_fuse_and_says_why(tmp_path):
@@ -298,22 +326,41 @@ def test_tflite_cell_clipping_warns_and_fuse_lstm_false_avoids_it(tmp_path):
 def test_tflite_streaming_chunks_equal_whole_sequence(tmp_path, rng):
     model = seq_model(tfrnn.LSTM(5, return_sequences=True), tfrnn.GRU(4, return_sequences=True))
     report = export_tflite(model, tmp_path / "s.tflite", streaming=True)
-    assert report.inputs == ["x", "gru_state_0", "lstm_state_0", "lstm_state_1"] or set(
-        report.inputs
-    ) == {"x", "gru_state_0", "lstm_state_0", "lstm_state_1"}
+    assert sorted(report.inputs) == ["gru_h", "lstm_c", "lstm_h", "x"]
+    # the signature has the name it has in a streaming SavedModel
     runner = interpreter((tmp_path / "s.tflite").read_bytes())
+    assert list(runner.get_signature_list()) == ["streaming"] == [report.signature]
+    assert "signature streaming: inputs" in str(report)
     x = rng.standard_normal((3, 10, 4)).astype("float32")
-    states = {
-        "lstm_state_0": np.zeros((3, 5), "float32"),
-        "lstm_state_1": np.zeros((3, 5), "float32"),
-    }
-    states["gru_state_0"] = np.zeros((3, 4), "float32")
+    states = {"lstm_h": np.zeros((3, 5), "float32"), "lstm_c": np.zeros((3, 5), "float32")}
+    states["gru_h"] = np.zeros((3, 4), "float32")
     chunks = []
     for start, stop in [(0, 4), (4, 5), (5, 10)]:
         result = run_tflite(runner, {"x": x[:, start:stop], **states})
         chunks.append(result["gru"])
         states = {name: result[name] for name in states}
     np.testing.assert_allclose(np.concatenate(chunks, 1), output_of(model, x), atol=OUTPUT_TOL)
+
+
+def test_streaming_state_names_say_what_each_state_is():
+    stack = [tfrnn.GRUCell(2), tfrnn.LSTMCell(3)]
+    cases = [
+        (tfrnn.LSTM(3), (2, 5, 4), ["h", "c"]),
+        (tfrnn.GRU(3), (2, 5, 4), ["h"]),
+        (tfrnn.SimpleRNN(3), (2, 5, 4), ["h"]),
+        (tfrnn.ConvLSTM1D(2, 3), (2, 5, 6, 4), ["h", "c"]),
+        (tfrnn.RNN(stack), (2, 5, 4), ["cell0_h", "cell1_h", "cell1_c"]),
+        (
+            tfrnn.RNN(tfrnn.StackedRNNCells(stack, reverse_state_order=True)),
+            (2, 5, 4),
+            ["cell1_h", "cell1_c", "cell0_h"],
+        ),
+        (tfrnn.RNN(ConstantsCell(3)), None, ["state_0"]),  # another cell: by position
+    ]
+    for layer, shape, names in cases:
+        if shape is not None:
+            layer(tf.zeros(shape))
+        assert state_names(layer) == names, layer.name
 
 
 def test_tflite_stateful_model_streams(tmp_path, rng):
@@ -324,12 +371,12 @@ def test_tflite_stateful_model_streams(tmp_path, rng):
     report = export_tflite(model, tmp_path / "s.tflite", streaming=True)
     assert report.max_abs_diff <= OUTPUT_TOL
     content = (tmp_path / "s.tflite").read_bytes()
-    state = {"gru_state_0": np.zeros((2, 4), "float32")}
+    state = {"gru_h": np.zeros((2, 4), "float32")}
     for _ in range(2):  # the model carries its state; the artifact is fed it
         x = rng.standard_normal((2, 5, 4)).astype("float32")
         result = run_tflite(content, {"x": x, **state})
         np.testing.assert_allclose(result["gru"], output_of(model, x), atol=OUTPUT_TOL)
-        state = {"gru_state_0": result["gru_state_0"]}
+        state = {"gru_h": result["gru_h"]}
 
 
 @pytest.mark.slow
@@ -350,12 +397,23 @@ def test_tflite_quantization_reports_size_and_accuracy(tmp_path, rng):
         assert report.quantize == mode and report.float32_max_abs_diff <= OUTPUT_TOL
         assert report.max_abs_diff <= bound and "CUSTOM" not in " ".join(report.ops)
         print(mode, report.float32_size_bytes, report.size_bytes, report.max_abs_diff)
-        # TF 2.21 leaves the fused LSTM's weights in float32 under 'dynamic'
+        # TF 2.21 leaves the fused LSTM's weights in float32 under 'dynamic', and the
+        # Dense layer's 96 weights are under the converter's threshold: the report says so
         assert report.size_bytes < report.float32_size_bytes or mode == "dynamic"
+        unquantized = [w for w in report.warnings if "quantized no weight" in w]
+        assert unquantized == (
+            [
+                "quantize='dynamic' quantized no weight (TFLite's converter left every weight "
+                "tensor in float32), so the artifact is the float32 one; quantize='float16' "
+                "converts every weight."
+            ]
+            if mode == "dynamic"
+            else []
+        )
     report = export_tflite(model, tmp_path / "dyn.tflite", quantize="dynamic")  # dynamic batch
     print("dynamic, looped", report.float32_size_bytes, report.size_bytes, report.max_abs_diff)
     assert report.max_abs_diff <= DYNAMIC_TOL and "WHILE" in report.ops
-    assert report.size_bytes < report.float32_size_bytes
+    assert report.size_bytes < report.float32_size_bytes and not report.warnings
 
 
 @pytest.mark.parametrize("go_backwards", [False, True])
@@ -488,11 +546,8 @@ def test_tflite_int8_streaming_chunks_follow_the_whole_sequence(tmp_path, rng):
     content = (tmp_path / "s.tflite").read_bytes()
     # the state inputs are calibrated on the states a stream reaches, not only on zeros
     x = np.concatenate(data[:3], axis=1)
-    states = {
-        "lstm_state_0": np.zeros((2, 5), "float32"),
-        "gru_state_0": np.zeros((2, 4), "float32"),
-    }
-    states["lstm_state_1"] = states["lstm_state_0"]
+    states = {"lstm_h": np.zeros((2, 5), "float32"), "gru_h": np.zeros((2, 4), "float32")}
+    states["lstm_c"] = states["lstm_h"]
     chunks = []
     for start in range(0, 9, 3):
         result = run_tflite(content, {"x": x[:, start : start + 3], **states})
@@ -584,33 +639,111 @@ def test_failed_export_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_exports_a_saved_model_file(tmp_path, capsys):
+class Terminal(io.StringIO):
+    """Text written to a terminal (where the CLI prints its stages)."""
+
+    def isatty(self):
+        return True
+
+
+def test_cli_exports_a_saved_model_file(tmp_path, capsys, monkeypatch):
     model = seq_model(tfrnn.LSTM(4))
     model.save(tmp_path / "model.keras")
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
     assert (
         cli_main([str(tmp_path / "model.keras"), str(tmp_path / "m.tflite"), "--batch-size", "2"])
         == 0
     )
-    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in capsys.readouterr().out
+    monkeypatch.undo()
+    out = capsys.readouterr().out
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in out and f"note: {FUSED_STATE_NOTE}" in out
+    stages = [line.split("] ", 1)[1] for line in terminal.getvalue().splitlines()]
+    assert stages == [
+        "loading TensorFlow",
+        f"loading {tmp_path / 'model.keras'}",
+        "tracing the model",
+        "converting to TFLite (float32)",
+        "checking the artifact against the model",
+        f"writing {tmp_path / 'm.tflite'}",
+    ]
+    assert terminal.getvalue().startswith("tfrnn-export [  0.0 s] loading TensorFlow")
     assert cli_main([str(tmp_path / "model.keras"), str(tmp_path / "sm")]) == 0
     assert (tmp_path / "sm" / "saved_model.pb").exists()
+    assert capsys.readouterr().err == ""  # not a terminal: no stages
     assert cli_main([str(tmp_path / "model.keras"), str(tmp_path / "sm")]) == 2
     assert "already exists" in capsys.readouterr().err
 
 
-def test_cli_int8_calibrates_on_representative_data(tmp_path, capsys, rng):
+def test_cli_int8_calibrates_on_representative_data(tmp_path, capfd, rng):
     model = seq_model(tfrnn.GRU(4))
     model.save(tmp_path / "model.keras")
     out = tmp_path / "m.tflite"
     args = [str(tmp_path / "model.keras"), str(out), "--quantize", "int8"]
     assert cli_main(args) == 2  # no calibration data
-    assert "--representative-data" in capsys.readouterr().err and not out.exists()
+    assert "--representative-data" in capfd.readouterr().err and not out.exists()
     np.save(tmp_path / "bad.npy", np.zeros((0, 5, 4), "float32"))
     assert cli_main([*args, "--representative-data", str(tmp_path / "bad.npy")]) == 2
-    assert "holds 0 example" in capsys.readouterr().err and not out.exists()
+    assert "holds 0 example" in capfd.readouterr().err and not out.exists()
     data = rng.standard_normal((12, 5, 4)).astype("float32")
     np.save(tmp_path / "calib.npy", data)
     assert cli_main([*args, "--representative-data", str(tmp_path / "calib.npy")]) == 0
-    assert "int8" in capsys.readouterr().out
+    printed = capfd.readouterr()  # file descriptors 1 and 2: what native code writes too
+    assert "fully_quantize" not in printed.out + printed.err and printed.err == ""
+    # the report compares with the float32 artifact the user would otherwise get
+    lines = printed.out.splitlines()
+    assert any(line.startswith("quantize=int8: ") for line in lines)
+    default = [line for line in lines if line.startswith("the default float32 artifact")]
+    assert default and any(
+        re.match(r"note: the int8 artifact is \d\.\d\dx the size of the default", line)
+        for line in lines
+    )
     (got,) = run_tflite(out.read_bytes(), {"x": data[:3]}).values()
     assert np.abs(got - output_of(model, data[:3])).max() <= INT8_TOL
+    with pytest.raises(ValueError, match="fixed time length of 5"):
+        run_tflite(out.read_bytes(), {"x": data[:3, :4]})
+    # --verbose shows what TensorFlow's converter prints
+    verbose = [*args, "--representative-data", str(tmp_path / "calib.npy"), "--verbose"]
+    assert cli_main([*verbose, "--overwrite"]) == 0
+    assert "fully_quantize" in capfd.readouterr().err
+    # --quantize dynamic says when it quantized nothing (every weight under 1024 values)
+    dynamic = [str(tmp_path / "model.keras"), str(tmp_path / "d.tflite"), "--quantize", "dynamic"]
+    assert cli_main(dynamic) == 0
+    assert re.search(
+        r"warning: quantize='dynamic' quantized no weight .*1024 values or more, and this "
+        r"model's largest holds 48\), so the artifact is the float32 one",
+        capfd.readouterr().out,
+    )
+
+
+def test_cli_names_damaged_files_and_misshapen_data(tmp_path, capsys, rng):
+    model = seq_model(tfrnn.GRU(4))
+    model.save(tmp_path / "model.keras")
+    (tmp_path / "cut.keras").write_bytes((tmp_path / "model.keras").read_bytes()[:3000])
+    (tmp_path / "empty.keras").write_bytes(b"")
+    out = str(tmp_path / "m.tflite")
+    for name, said in (
+        ("empty.keras", "'{}' is empty (0 bytes): expected a .keras archive"),
+        ("cut.keras", "'{}' is not a zip archive, which a .keras model is"),
+    ):
+        assert cli_main([str(tmp_path / name), out]) == 2
+        assert said.format(tmp_path / name) in capsys.readouterr().err
+    np.save(tmp_path / "flat.npy", rng.standard_normal((8, 4)).astype("float32"))
+    flat = ["--representative-data", str(tmp_path / "flat.npy")]
+    assert cli_main([str(tmp_path / "model.keras"), out, *flat]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "tfrnn-export: warning: --representative-data calibrates --quantize int8 only; "
+        "without it the file's first batch is only the input the artifact is checked on.",
+        f"tfrnn-export: error: --representative-data '{tmp_path / 'flat.npy'}': the array for "
+        "input 'x' has shape (8, 4); the model takes (n, any, 4) there: n examples first, "
+        "then the shape of one example (any: any size).",
+    ]
+    with pytest.raises(ValueError, match=r"representative_data sample 0 for input 'x' has shape"):
+        export_tflite(model, out, representative_data=[np.zeros((8, 4), "float32")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cut.keras",
+        "empty.keras",
+        "flat.npy",
+        "model.keras",
+    ]

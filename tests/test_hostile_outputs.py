@@ -237,7 +237,9 @@ def test_environment_errors_are_exit_2_naming_the_file(error, tmp_path, capsys, 
     assert migrate_main([str(src), "-o", str(tmp_path / "out.keras")]) == 2
     assert export_main([str(src), str(tmp_path / "out.tflite")]) == 2
     for line in capsys.readouterr().err.splitlines():
-        assert line.startswith(("tfrnn-migrate: error: reading '", "tfrnn-export: reading '"))
+        assert line.startswith(
+            ("tfrnn-migrate: error: reading '", "tfrnn-export: error: reading '")
+        )
         assert str(src) in line
     assert _entries(tmp_path) == ["in.h5"]
 

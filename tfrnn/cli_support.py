@@ -1,11 +1,11 @@
-"""What ``tfrnn-migrate`` and ``tfrnn-export`` share: signals and file-naming errors.
+"""What ``tfrnn-migrate`` and ``tfrnn-export`` share once they run: file-naming errors.
 
 Both tools promise exit code 2 with a message naming the file for bad input
 or a hostile environment (full disk, read-only directory), and no partial
-output. ``cli_signals`` makes SIGTERM clean up like Ctrl-C and turns a write
-past the file-size limit into an error instead of a kill; ``naming`` turns
-the errors that are not ValueErrors (OSError, MemoryError, ...) into a
-ValueError that says which file was being read or written.
+output. ``naming`` turns the errors that are not ValueErrors (OSError,
+MemoryError, ...) into a ValueError that says which file was being read or
+written. The exit codes and signal handling live in ``tfrnn_cli.signals``
+(importable without TensorFlow) and are re-exported here.
 """
 
 from __future__ import annotations
@@ -14,58 +14,24 @@ import contextlib
 import errno
 import os
 import shutil
-import signal
 import sys
-import threading
 from collections.abc import Iterator
 
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
-EXIT_TERMINATED = 143  # 128 + SIGTERM
+from tfrnn_cli.signals import (  # noqa: F401  (re-exported)
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    Terminated,
+    cli_signals,
+    interrupted_exit,
+)
 
 _NO_ROOM = (errno.EFBIG, errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 _NO_ROOM_TEXT = ("File too large", "No space left on device", "Disk quota exceeded")
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that every ``finally`` runs."""
-
-
 class FileProblem(ValueError):
     """An error while reading or writing a named file, worded for the user."""
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
-@contextlib.contextmanager
-def cli_signals() -> Iterator[None]:
-    """Within the block, SIGTERM raises ``Terminated`` and SIGXFSZ is ignored.
-
-    SIGXFSZ (a write past RLIMIT_FSIZE) kills a process by default; ignored,
-    the write fails with EFBIG and the usual clean-up runs. The previous
-    handlers are restored on exit (``main()`` is also called in-process).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    wanted = {signal.SIGTERM: _raise_terminated}
-    if hasattr(signal, "SIGXFSZ"):
-        wanted[signal.SIGXFSZ] = signal.SIG_IGN
-    previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
-
-
-def interrupted_exit(prog: str, err: KeyboardInterrupt) -> int:
-    """Report an interruption (Ctrl-C or SIGTERM) and return the exit code."""
-    what = "terminated" if isinstance(err, Terminated) else "interrupted"
-    print(f"{prog}: {what}; unfinished output was removed.", file=sys.stderr)
-    return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
 
 
 def describe(err: BaseException) -> str | None:

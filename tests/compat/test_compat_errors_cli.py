@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -181,6 +182,26 @@ def test_cli_migrates_and_refuses(tmp_path, rng, capsys):
     assert type(reloaded.layers[-1]).__name__ == "LSTM"
     leftovers = sorted(p.name for p in tmp_path.iterdir())
     assert leftovers == ["new.keras", "old.h5"]
+
+
+def test_cli_output_name_is_checked_before_converting(tmp_path, rng, capsys):
+    _k2_file(tmp_path / "old.h5", rng)
+    src = str(tmp_path / "old.h5")
+    refused = [
+        ("out.txt", r"suffix '\.txt' names no format.*DST\.keras.*DST\.hdf5.*SavedModel.*'/'"),
+        ("model.tflite", "run tfrnn-export on that"),
+        (os.path.join("nodir", "sub", "out.keras"), "the directory '.*nodir/sub' does not exist"),
+    ]
+    for dst, message in refused:
+        assert main([src, "-o", str(tmp_path / dst)]) == 2
+        captured = capsys.readouterr()
+        assert re.search(message, captured.err) and captured.out == ""  # nothing was read
+    # .hdf5 is HDF5, as tf_keras reads it (it used to become a SavedModel directory)
+    assert main([src, "-o", str(tmp_path / "model.hdf5")]) == 0
+    assert h5py.is_hdf5(tmp_path / "model.hdf5")
+    reloaded = tf_keras.models.load_model(tmp_path / "model.hdf5", compile=False)
+    assert type(reloaded.layers[-1]) is tfrnn.LSTM
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.hdf5", "old.h5"]
 
 
 def test_cli_bad_input_exit_2_nothing_left(tmp_path, capsys):

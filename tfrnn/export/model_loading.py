@@ -74,9 +74,25 @@ def load_model_for_export(path: str | os.PathLike, *, unsafe: bool = False) -> t
             return _load_keras_archive(path, unsafe)
         if h5py.is_hdf5(path):
             return _load_h5(path, unsafe)
-        raise ValueError(
-            f"'{path}' is not a .keras archive, an HDF5 (.h5) model or a SavedModel directory."
+        raise ValueError(_not_a_model(path))
+
+
+def _not_a_model(path: str) -> str:
+    """Why the file at ``path``, neither a zip archive nor HDF5, is no model."""
+    if os.path.getsize(path) == 0:
+        return (
+            f"'{path}' is empty (0 bytes): expected a .keras archive, an HDF5 (.h5) model or "
+            "a SavedModel directory; was it written completely?"
         )
+    damaged = "so it is truncated or damaged, or not a Keras model"
+    if path.endswith(".keras"):
+        return (
+            f"'{path}' is not a zip archive, which a .keras model is (tf_keras's "
+            f"model.save('model.keras') writes one), {damaged}."
+        )
+    if path.endswith((".h5", ".hdf5")):
+        return f"'{path}' lacks the HDF5 signature an .h5 model starts with, {damaged}."
+    return f"'{path}' is not a .keras archive, an HDF5 (.h5) model or a SavedModel directory."
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from tensorflow.lite.tools import flatbuffer_utils
 
 from tfrnn.export.atomic import atomic_output
 from tfrnn.export.requantize import add_missing_requantizes
+from tfrnn.export.signatures import SERVING, STREAMING, renamed_tflite_signature
 from tfrnn.export.tracing import (
     check_exportable,
     input_specs,
@@ -28,7 +29,14 @@ from tfrnn.export.tracing import (
 
 QUANTIZE_MODES = (None, "float16", "dynamic", "int8")
 CLIP_TOLERANCE = 1e-4
+#: TFLite's dynamic-range quantization leaves smaller weight tensors in float32
+DYNAMIC_MIN_ELEMENTS = 1024
+FUSED_STATE_NOTE = (
+    "the fused LSTM layers keep their state between invocations: call "
+    "interpreter.reset_all_variables() before each run (run_tflite does)"
+)
 _OP_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+_TYPE_NAMES = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
 
 
 @dataclass
@@ -39,9 +47,13 @@ class TFLiteReport:
     (the first representative sample, else a random batch). For a quantized
     artifact, ``float32_size_bytes`` and ``float32_max_abs_diff`` describe
     the same function converted without quantization, so the change in size
-    and accuracy is the difference. ``unrolled_layers`` lists the layers
-    whose loop was unrolled for int8, and ``time_steps`` the time length
-    this fixed for each input (by name) whose time axis was dynamic.
+    and accuracy is the difference, and ``default_float32_size_bytes`` the
+    artifact ``quantize=None`` writes: for int8 with unrolled loops, the float32
+    artifact that keeps its loops, which is often smaller than the int8 one.
+    ``unrolled_layers`` lists the layers whose loop was unrolled for int8, and
+    ``time_steps`` the time length this fixed for each input (by name) whose
+    time axis was dynamic. ``signature`` is the signature's name:
+    ``serving_default``, or ``streaming`` (as in a streaming SavedModel).
     """
 
     path: str
@@ -58,14 +70,19 @@ class TFLiteReport:
     unrolled_layers: list[str] = field(default_factory=list)
     time_steps: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    signature: str = SERVING
+    default_float32_size_bytes: int | None = None
 
     def __str__(self) -> str:
         lines = [
-            f"wrote {self.path} ({self.size_bytes} bytes)",
-            f"inputs: {', '.join(self.inputs)}; outputs: {', '.join(self.outputs)}",
+            f"wrote {self.path} ({self.size_bytes:,} bytes)",
+            f"signature {self.signature}: inputs {', '.join(self.inputs)}; "
+            f"outputs {', '.join(self.outputs)}",
             f"ops: {', '.join(self.ops)}",
             f"fused LSTM layers: {', '.join(self.fused_layers) or 'none'}",
         ]
+        if self.fused_layers:
+            lines.append(f"note: {FUSED_STATE_NOTE}")
         lines += [f"not fused: {name} ({why})" for name, why in self.not_fused.items()]
         if self.unrolled_layers:
             fixed = ", ".join(f"{name}={steps}" for name, steps in self.time_steps.items())
@@ -75,13 +92,35 @@ class TFLiteReport:
             )
         lines.append(f"max abs diff vs the model: {self.max_abs_diff:.3g}")
         if self.quantize:
-            lines.append(
-                f"quantize={self.quantize}: {self.float32_size_bytes} -> {self.size_bytes} bytes, "
-                f"max abs diff {self.float32_max_abs_diff:.3g} (float32) -> "
-                f"{self.max_abs_diff:.3g}"
-            )
+            lines += self._quantization_lines()
         lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+    def _quantization_lines(self) -> list[str]:
+        float32 = "float32 unrolled the same way" if self.unrolled_layers else "float32"
+        lines = [
+            f"quantize={self.quantize}: {self.float32_size_bytes:,} -> {self.size_bytes:,} "
+            f"bytes, max abs diff {self.float32_max_abs_diff:.3g} ({float32}) -> "
+            f"{self.max_abs_diff:.3g}"
+        ]
+        default = self.default_float32_size_bytes
+        if self.unrolled_layers:
+            lines.append(
+                f"the default float32 artifact (quantize=None, loops kept, any time length) "
+                f"is {default:,} bytes"
+            )
+        if default is not None and self.size_bytes >= default:
+            why = (
+                ": unrolling the loops for int8 costs more than int8 weights save"
+                if self.unrolled_layers
+                else ""
+            )
+            lines.append(
+                f"note: the {self.quantize} artifact is {self.size_bytes / default:.2f}x the "
+                f"size of the default float32 one ({self.size_bytes:,} vs {default:,} "
+                f"bytes){why}; quantize=None gives the smaller file"
+            )
+        return lines
 
 
 def tflite_ops(content: bytes) -> list[str]:
@@ -117,13 +156,20 @@ def run_tflite(artifact, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]
 
     Inputs are resized (``resize_tensor_input`` + ``allocate_tensors``) and
     variables reset before the invoke: TFLite's fused LSTM keeps its state
-    in variable tensors across invocations.
+    in variable tensors across invocations. An input whose shape does not fit
+    the artifact's (an int8 artifact's fixed time length, a fixed batch size)
+    is refused with a ValueError saying the shape the artifact takes.
     """
     runner = interpreter(artifact) if isinstance(artifact, (bytes, bytearray)) else artifact
     signature = runner.get_signature_runner()
-    input_index = {n: d["index"] for n, d in signature.get_input_details().items()}
+    details = signature.get_input_details()
+    input_index = {n: d["index"] for n, d in details.items()}
     output_index = {n: d["index"] for n, d in signature.get_output_details().items()}
     del signature  # it holds the interpreter's buffers, which resizing would invalidate
+    for name, value in inputs.items():
+        if name not in details:
+            raise ValueError(f"The artifact has no input '{name}'; its inputs: {sorted(details)}.")
+        _check_artifact_input(name, np.shape(value), details[name]["shape_signature"])
     for name, value in inputs.items():
         runner.resize_tensor_input(input_index[name], np.shape(value), strict=False)
     runner.allocate_tensors()
@@ -132,6 +178,39 @@ def run_tflite(artifact, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]
         runner.set_tensor(input_index[name], value)
     runner.invoke()
     return {name: runner.get_tensor(index) for name, index in output_index.items()}
+
+
+def _check_artifact_input(name: str, shape: tuple[int, ...], signature) -> None:
+    """ValueError unless ``shape`` fits an artifact input's shape signature (-1: any)."""
+    fixed = [int(d) for d in signature]
+    if len(shape) == len(fixed) and all(f in (-1, s) for s, f in zip(shape, fixed)):
+        return
+    takes = "(" + ", ".join("any" if f == -1 else str(f) for f in fixed) + ")"
+    why = ""
+    if len(shape) == len(fixed) and len(fixed) > 1 and fixed[1] not in (-1, shape[1]):
+        why = (
+            f": the artifact has a fixed time length of {fixed[1]} (int8 artifacts are "
+            "unrolled over the length they were exported with); pad or cut the sequence, or "
+            "export without int8 for any length"
+        )
+    elif len(shape) == len(fixed) and fixed[0] not in (-1, shape[0]):
+        why = f": the artifact was exported with batch_size={fixed[0]}"
+    raise ValueError(f"Input '{name}' has shape {tuple(shape)}; the artifact takes {takes}{why}.")
+
+
+def check_input_shape(shape: tuple[int, ...], spec: tf.TensorSpec, what: str) -> None:
+    """ValueError unless an array of ``shape`` fits ``spec`` (a model input) apart
+    from its first axis, the batch or examples: ``what`` names the array."""
+    expected = spec.shape.as_list()
+    if len(shape) == len(expected) and all(
+        e is None or e == s for s, e in zip(shape[1:], expected[1:])
+    ):
+        return
+    wanted = ", ".join(["n"] + ["any" if e is None else str(e) for e in expected[1:]])
+    raise ValueError(
+        f"{what} has shape {tuple(shape)}; the model takes ({wanted}) there: n examples "
+        "first, then the shape of one example (any: any size)."
+    )
 
 
 def _samples(model: tf_keras.Model, specs, data: Any) -> list[dict[str, np.ndarray]]:
@@ -152,12 +231,13 @@ def _samples(model: tf_keras.Model, specs, data: Any) -> list[dict[str, np.ndarr
                 f"representative_data: each sample must hold the {len(names)} input(s) "
                 f"{names} of model '{model.name}', got {len(values)}."
             )
-        samples.append(
-            {
-                n: np.asarray(v, dtype=s.dtype.as_numpy_dtype)
-                for n, v, s in zip(names, values, specs)
-            }
-        )
+        sample = {}
+        for spec, value in zip(specs, values):
+            value = np.asarray(value, dtype=spec.dtype.as_numpy_dtype)
+            what = f"representative_data sample {len(samples)} for input '{spec.name}'"
+            check_input_shape(value.shape, spec, what)
+            sample[spec.name] = value
+        samples.append(sample)
     if not samples:
         raise ValueError("representative_data yielded no samples.")
     return samples
@@ -222,8 +302,17 @@ def _converter(model, concrete, quantize, samples, sample_states):
     return converter
 
 
-def _convert(model, concrete, quantize, samples=None, sample_states=None, float_ops=None) -> bytes:
-    """The TFLite flatbuffer of ``concrete``, builtin ops only.
+def _convert(
+    model,
+    concrete,
+    quantize,
+    signature: str,
+    samples=None,
+    sample_states=None,
+    float_ops=None,
+) -> bytes:
+    """The TFLite flatbuffer of ``concrete``, builtin ops only, its signature
+    named ``signature``.
 
     int8 needs ``float_ops``, the ops of the same function converted
     without quantization: TF 2.21's int8 calibrator crashes the process on
@@ -266,7 +355,38 @@ def _convert(model, concrete, quantize, samples=None, sample_states=None, float_
         )
     if quantize == "int8":
         content, _ = add_missing_requantizes(content)
-    return content
+    return renamed_tflite_signature(content, signature)
+
+
+def _weight_sizes(content: bytes) -> dict[str, list[int]]:
+    """Type name -> element counts of the constant tensors (weights) of a .tflite."""
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    sizes: dict[str, list[int]] = {}
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            data = model.buffers[tensor.buffer].data
+            if data is not None and len(data) and not tensor.isVariable:
+                count = int(np.prod(tensor.shape)) if tensor.shape is not None else 1
+                sizes.setdefault(_TYPE_NAMES.get(tensor.type, str(tensor.type)), []).append(count)
+    return sizes
+
+
+def _unquantized_warning(content: bytes, float_content: bytes) -> str | None:
+    """What to tell the user when a quantize='dynamic' artifact holds no int8 weight."""
+    if _weight_sizes(content).get("INT8"):
+        return None
+    largest = max(_weight_sizes(float_content).get("FLOAT32", [0]))
+    if largest < DYNAMIC_MIN_ELEMENTS:
+        why = (
+            f"TFLite's converter quantizes only weight tensors of {DYNAMIC_MIN_ELEMENTS} "
+            f"values or more, and this model's largest holds {largest}"
+        )
+    else:
+        why = "TFLite's converter left every weight tensor in float32"
+    return (
+        f"quantize='dynamic' quantized no weight ({why}), so the artifact is the float32 "
+        "one; quantize='float16' converts every weight."
+    )
 
 
 def _int8_time_steps(model, specs, samples, looped) -> list[int | None]:
@@ -307,6 +427,7 @@ def export_tflite(
     fuse_lstm: bool = True,
     streaming: bool = False,
     overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> TFLiteReport:
     """Write ``model`` as a TFLite flatbuffer of builtin ops only; return a report.
 
@@ -329,13 +450,18 @@ def export_tflite(
         returned or carried state, fixed batch) into UNIDIRECTIONAL_SEQUENCE_LSTM.
         The fused kernel clips its cell state at +-10 (tf_keras does not);
         if the artifact then differs from the model by more than 1e-4 on the
-        check input, a warning says so. Run fused artifacts with
+        check input, a warning says so. The fused kernel keeps its state in
+        TFLite variables between invocations: run fused artifacts with
         ``interpreter.reset_all_variables()`` before each invoke.
-      streaming: the signature takes a chunk of timesteps plus every
-        recurrent layer's states (``<layer>_state_<i>``) and returns the
-        outputs plus the new states under the same names. Stateful models
-        need it (TFLite has no Keras states).
+      streaming: the signature, named ``streaming`` as in a streaming
+        SavedModel, takes a chunk of timesteps plus every recurrent layer's
+        states (``<layer>_h``, and ``<layer>_c`` for LSTMs; see
+        ``tracing.state_names``) and returns the outputs plus the new states
+        under the same names. Stateful models need it (TFLite has no Keras
+        states). Otherwise the signature is ``serving_default``.
       overwrite: replace an existing ``path``.
+      progress: called with the name of each stage (tracing, converting,
+        checking, writing) as it starts; the CLI prints them on a terminal.
 
     The artifact is run in the TFLite interpreter on the check input and
     compared with the model; the write is atomic (nothing is left on error).
@@ -351,6 +477,7 @@ def export_tflite(
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0
     ):
         raise ValueError(f"batch_size must be None or a positive integer, got {batch_size!r}.")
+    stage = progress or (lambda stage: None)
     check_exportable(model)
     stateful = [layer.name for layer in recurrent_layers(model) if layer.stateful]
     if stateful and not streaming:
@@ -379,19 +506,27 @@ def export_tflite(
     trace_options = dict(
         batch_size=batch_size, streaming=streaming, builtin_loops=True, fuse_lstm=fuse_lstm
     )
+    signature = STREAMING if streaming else SERVING
+    stage("tracing the model")
     concrete, record = trace(model, **trace_options)
     looped = [r.name for r in recurrent_layers(model) if r.name not in record.fused]
     time_steps = None
     if quantize == "int8" and looped:  # no WHILE for the calibrator: unroll the loops
         time_steps = _int8_time_steps(model, specs, samples, looped)
+    stage("converting to TFLite (float32)")
+    float_content = _convert(model, concrete, None, signature)
+    default_size = len(float_content)
+    if time_steps is not None:
+        stage(f"tracing the model with layer(s) {', '.join(looped)} unrolled for int8")
         concrete, record = trace(model, **trace_options, unroll=True, time_steps=time_steps)
+        stage("converting the unrolled model to TFLite (float32)")
+        float_content = _convert(model, concrete, None, signature)
     output_names = list(concrete.structured_outputs)
     model_outputs = (
         output_names[: len(expected)]
         if not streaming
         else [n for n in output_names if n not in state_zeros(1)]
     )
-    float_content = _convert(model, concrete, None)
     content = float_content
     if quantize is not None:
 
@@ -404,14 +539,18 @@ def export_tflite(
             reached = run_tflite(float_content, {**sample, **zeros})
             return [zeros, {name: reached[name] for name in zeros}]
 
+        calibrating = f", calibrating on {len(samples)} batches" if quantize == "int8" else ""
+        stage(f"converting to TFLite ({quantize}{calibrating})")
         content = _convert(
             model,
             concrete,
             quantize,
+            signature,
             samples,
             sample_states,
             float_ops=tflite_ops(float_content),
         )
+    stage("checking the artifact against the model")
     diff = _max_diff(content, check, states, expected, model_outputs)
     report = TFLiteReport(
         path=str(path),
@@ -429,12 +568,18 @@ def export_tflite(
         time_steps={
             spec.name: steps for spec, steps in zip(specs, time_steps or []) if steps is not None
         },
+        signature=signature,
     )
     float_diff = diff
     if quantize is not None:
         float_diff = _max_diff(float_content, check, states, expected, model_outputs)
         report.float32_size_bytes = len(float_content)
         report.float32_max_abs_diff = float_diff
+        report.default_float32_size_bytes = default_size
+    if quantize == "dynamic":
+        unquantized = _unquantized_warning(content, float_content)
+        if unquantized:
+            report.warnings.append(unquantized)
     if record.fused and float_diff > CLIP_TOLERANCE:
         message = (
             f"the artifact differs from the model by {float_diff:.3g} (> {CLIP_TOLERANCE}) "
@@ -444,6 +589,7 @@ def export_tflite(
         )
         report.warnings.append(message)
         warnings.warn(message, stacklevel=2)
+    stage(f"writing {path}")
     with atomic_output(path, overwrite=overwrite) as target:
         target.write_bytes(content)
     return report

@@ -18,6 +18,7 @@ from typing import Any
 import tensorflow as tf
 import tf_keras
 
+from tfrnn.cells import ConvLSTMCell, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from tfrnn.cells.base import step_functions_for
 from tfrnn.engine.compiled import plain_runs
 from tfrnn.engine.scan import ScanResult
@@ -86,8 +87,36 @@ def input_specs(
     return specs
 
 
+def state_names(layer: RNN) -> list[str]:
+    """What a streaming signature calls each of ``layer``'s states (after
+    ``<layer>_``): ``h``, and ``c`` for LSTM and ConvLSTM cells; ``cell<k>_h`` ...
+    for the k-th cell of a stack; ``state_<i>`` for the states of other cells."""
+    count = len(tf.nest.flatten(_state_sizes(layer.cell)))
+    names = _cell_state_names(layer.cell)
+    if names is None or len(names) != count:
+        names = [f"state_{i}" for i in range(count)]
+    return names
+
+
+def _cell_state_names(cell) -> list[str] | None:
+    if isinstance(cell, (LSTMCell, ConvLSTMCell)):
+        return ["h", "c"]
+    if isinstance(cell, (GRUCell, SimpleRNNCell)):
+        return ["h"]
+    if isinstance(cell, StackedRNNCells):
+        per_cell = [_cell_state_names(inner) for inner in cell.cells]
+        if any(names is None for names in per_cell):
+            return None
+        prefixed = [[f"cell{k}_{n}" for n in names] for k, names in enumerate(per_cell)]
+        if cell.reverse_state_order:
+            prefixed.reverse()
+        return [name for names in prefixed for name in names]
+    return None
+
+
 def state_specs(model: tf_keras.Model, batch: int | None) -> list[tuple[RNN, list[tf.TensorSpec]]]:
-    """Each recurrent layer with the specs of its states, for streaming."""
+    """Each recurrent layer with the specs of its states (named
+    ``<layer>_<state>``, see ``state_names``), for streaming."""
     plan = []
     for layer in recurrent_layers(model):
         if layer.go_backwards:
@@ -105,9 +134,9 @@ def state_specs(model: tf_keras.Model, batch: int | None) -> list[tuple[RNN, lis
                     tf.TensorSpec(
                         [layer_batch, *tf.TensorShape(size).as_list()],
                         layer.dtype,
-                        name=signature_name(f"{layer.name}_state_{i}"),
+                        name=signature_name(f"{layer.name}_{state}"),
                     )
-                    for i, size in enumerate(sizes)
+                    for state, size in zip(state_names(layer), sizes)
                 ],
             )
         )
@@ -298,7 +327,7 @@ def trace(
     """The concrete serving function of ``model`` and what its trace did.
 
     Streaming functions take the model's inputs then every recurrent
-    layer's states (``<layer>_state_<i>``) and return the outputs then the
+    layer's states (``<layer>_h``, ``<layer>_c``: see ``state_names``) and return the outputs then the
     new states under the same names. ``time_steps`` fixes the inputs' time
     axes (see ``input_specs``); ``unroll`` unrolls the builtin loops over
     them (see ``traced_as``).
