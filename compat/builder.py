@@ -32,8 +32,10 @@ def make_layer(spec: LayerSpec) -> tf_keras.layers.Layer:
     return getattr(tf_keras.layers, spec.class_name)(**spec.config)
 
 
-def build_model(spec: ModelSpec, source_name: str) -> tf_keras.Model:
-    """Wire the layers, then set each layer's converted weights."""
+def build_model(spec: ModelSpec, source_name: str, name: str | None = None) -> tf_keras.Model:
+    """Wire the layers, then set each layer's converted weights; a nested
+    model (a spec with a ``submodel``) is built the same way, as a model
+    named ``name``, and called as a layer."""
     tensors = {}
     layers = {}
     for layer in spec.layers:
@@ -44,11 +46,16 @@ def build_model(spec: ModelSpec, source_name: str) -> tf_keras.Model:
                 batch_shape=layer.input_shape, dtype=layer.config["dtype"], name=layer.name
             )
             continue
-        obj = make_layer(layer)
-        inputs = [tensors[name] for name in layer.inbound]
+        if layer.submodel is not None:
+            obj = build_model(layer.submodel, source_name, name=layer.name)
+        else:
+            obj = make_layer(layer)
+        inputs = [tensors[inbound] for inbound in layer.inbound]
         tensors[layer.name] = obj(inputs[0] if len(inputs) == 1 else inputs)
         layers[layer.name] = obj
-    model = tf_keras.Model([tensors[n] for n in spec.inputs], [tensors[n] for n in spec.outputs])
+    model = tf_keras.Model(
+        [tensors[n] for n in spec.inputs], [tensors[n] for n in spec.outputs], name=name
+    )
     for layer in spec.layers:
         if layer.weights is None or layer.name not in layers:
             continue

@@ -72,6 +72,8 @@ class LayerSpec:
     inner: LayerSpec | None = None
     input_shape: tuple | None = None
     weights: list[np.ndarray] | None = None
+    #: a nested Sequential or functional model's own ModelSpec (class "Model")
+    submodel: Any = None
 
 
 @dataclass(frozen=True)

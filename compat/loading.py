@@ -167,6 +167,61 @@ def _check_layers(spec: ModelSpec, per_layer: dict[str, list], path: str) -> Non
             raise ValueError(f"{path}: no weights for layer '{layer.name}' in the file.")
 
 
+def _per_model(
+    spec: ModelSpec, per_layer: dict[str, list], path: str
+) -> list[tuple[ModelSpec, dict[str, list]]]:
+    """The model and each model nested in it, with their layers' datasets: a
+    nested model's group (all its layers' weights) split by layer."""
+    own = dict(per_layer)
+    out = [(spec, own)]
+    for layer in spec.layers:
+        if layer.submodel is not None:
+            split = split_by_layer(
+                layer.name, own.pop(layer.name, []), _owners(layer.submodel.layers), path
+            )
+            out += _per_model(layer.submodel, split, path)
+    return out
+
+
+def _owners(layers: list[LayerSpec]) -> dict[str, str]:
+    """Every name inside each of ``layers`` (its own, a wrapped layer's, a nested
+    model's layers') -> the name of that layer."""
+    owners: dict[str, str] = {}
+    for layer in layers:
+        inside = [layer.name]
+        if layer.inner is not None:
+            inside.append(layer.inner.name)
+        if layer.submodel is not None:
+            inside += list(_owners(layer.submodel.layers))
+        for name in inside:
+            owners.setdefault(name, layer.name)
+    return owners
+
+
+def split_by_layer(
+    model_name: str, datasets: list[h5py.Dataset], owners: dict[str, str], path: str
+) -> dict[str, list[h5py.Dataset]]:
+    """A nested model's datasets (its group holds all its layers' weights) ->
+    each layer's, in file order. Keras 2 and tf_keras name a weight after the
+    layer that made it (``bidirectional/forward_lstm/kernel:0``): the first
+    part of the name below the model's group that ``owners`` knows decides."""
+    out: dict[str, list[h5py.Dataset]] = {}
+    for dataset in datasets:
+        parts = dataset.name.split("/")
+        below = parts[parts.index(model_name) + 1 :] if model_name in parts else parts
+        owner = next((owners[p] for p in below if p in owners), None)
+        if owner is None:
+            raise ValueError(
+                f"{path}: weight {short(dataset.name, 120)} of the nested model "
+                f"'{model_name[:80]}' names none of its layers "
+                f"({short(sorted(set(owners.values())), 200)}), so it cannot be given to one. "
+                "Build the model and load the file with load_legacy_weights, which splits a "
+                "nested model's weights by count as tf_keras does."
+            )
+        out.setdefault(owner, []).append(dataset)
+    return out
+
+
 def _attach(spec: ModelSpec, per_layer: dict[str, list], gen: Generation, path: str) -> None:
     for layer in spec.layers:
         arrays = per_layer.get(layer.name, [])
@@ -262,12 +317,17 @@ def load_legacy_model(path: str | os.PathLike, config: Any = None, *, backend: s
             spec = _model_spec(f, gen, config, path)
             if gen.generation == "keras0":
                 datasets = _keras0_per_layer(spec, datasets, is_graph, path)
-            _check_layers(spec, datasets, path)
-            weights = _read_arrays(datasets, {s.name: s for s in spec.layers}, path)
+            models = _per_model(spec, datasets, path)
+            weights = []
+            for model_spec, model_datasets in models:
+                _check_layers(model_spec, model_datasets, path)
+                by_name = {s.name: s for s in model_spec.layers}
+                weights.append(_read_arrays(model_datasets, by_name, path))
         except (OSError, KeyError, TypeError, AttributeError) as err:
             raise _damaged(path, err) from None
     _warn_guessed_backend(gen, _classes(spec.layers), path)
-    _attach(spec, weights, gen, path)
+    for (model_spec, _), model_weights in zip(models, weights):
+        _attach(model_spec, model_weights, gen, path)
     return build_model(spec, path)
 
 
@@ -277,6 +337,8 @@ def _classes(specs: list[LayerSpec]) -> list[str]:
         out.append(spec.class_name)
         if spec.inner is not None:
             out.extend(_classes([spec.inner]))
+        if spec.submodel is not None:
+            out.extend(_classes(spec.submodel.layers))
     return out
 
 
@@ -315,20 +377,20 @@ def load_legacy_weights(model, path: str | os.PathLike, *, backend: str | None =
         try:
             gen = _with_backend(detect_in_file(f, path), backend, path)
             datasets, is_graph = _read_weights(f, gen, path)
-            pairs = _pair_layers(targets, datasets, gen, is_graph, path)
+            pairs = _without_nesting(_pair_layers(targets, datasets, gen, is_graph, path), path)
             weights = _read_arrays(
-                {layer.name: arrays for layer, arrays in pairs},
+                {label: arrays for label, _, arrays in pairs},
                 {},
                 path,
-                {layer.name: 2 * layer.count_params() for layer, _ in pairs},
+                {label: 2 * layer.count_params() for label, layer, _ in pairs},
             )
         except (OSError, KeyError, TypeError, AttributeError) as err:
             raise _damaged(path, err) from None
-    _warn_guessed_backend(gen, [_layer_config_for_conversion(t)[0] for t in targets], path)
-    for layer, _ in pairs:
+    _warn_guessed_backend(gen, [_layer_config_for_conversion(t)[0] for _, t, _ in pairs], path)
+    for label, layer, _ in pairs:
         class_name, config = _layer_config_for_conversion(layer)
         converted = _weights_for(
-            class_name, class_name, weights[layer.name], config, gen, path, _inner_target(layer)
+            class_name, class_name, weights[label], config, gen, path, _inner_target(layer)
         )
         expected = [tuple(w.shape) for w in layer.weights]
         if [tuple(w.shape) for w in converted] != expected:
@@ -337,6 +399,47 @@ def load_legacy_weights(model, path: str | os.PathLike, *, backend: str | None =
                 f"weights have {[tuple(w.shape) for w in converted]}."
             )
         layer.set_weights(converted)
+
+
+def _without_nesting(pairs: list, path: str, prefix: str = "") -> list[tuple[str, Any, list]]:
+    """(label, layer, datasets) for each layer with weights, a nested model's
+    layers in place of the model (its group split by ``_split_by_count``),
+    labelled by their path of names."""
+    out = []
+    for layer, datasets in pairs:
+        label = prefix + layer.name
+        if not hasattr(layer, "layers"):  # a layer, not a nested model
+            out.append((label, layer, datasets))
+            continue
+        out += _without_nesting(_split_by_count(layer, datasets, path), path, label + "/")
+    return out
+
+
+def _split_by_count(model, datasets: list, path: str) -> list[tuple[Any, list]]:
+    """A nested model's datasets -> its layers with weights, each with its own,
+    as tf_keras's h5 loader splits them: the group holds the model's trainable
+    weights, then its other weights, each part in layer order."""
+    if len(datasets) != len(model.weights):
+        raise ValueError(
+            f"{path}: the nested model '{model.name}' has {len(model.weights)} weights, the "
+            f"file has {len(datasets)} for it; build the model the file was saved from."
+        )
+    trainable = datasets[: len(model.trainable_weights)]
+    other = datasets[len(model.trainable_weights) :]
+    out = []
+    for sub in model.layers:
+        if not sub.weights:
+            continue
+        own_trainable, trainable = (
+            trainable[: len(sub.trainable_weights)],
+            trainable[len(sub.trainable_weights) :],
+        )
+        own_other, other = (
+            other[: len(sub.non_trainable_weights)],
+            other[len(sub.non_trainable_weights) :],
+        )
+        out.append((sub, own_trainable + own_other))
+    return out
 
 
 def _pair_layers(

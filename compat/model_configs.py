@@ -14,6 +14,10 @@ from typing import Any
 
 from tfrnn.compat.config_text import short
 from tfrnn.compat.layer_configs import LayerSpec, Source, translate
+from tfrnn.compat.layer_configs import _name as layer_name  # its checks for a model's name
+
+#: model classes a Keras 1.x/2.x config may hold as a layer (a nested model)
+NESTED_MODELS = ("Sequential", "Model", "Functional")
 
 
 @dataclass
@@ -94,7 +98,7 @@ def _sequential_parts(
                 )
             inputs, previous = _merge_branches(cfg["layers"], source, specs, taken)
             cfg = {key: value for key, value in cfg.items() if key != "layers"}
-        spec = translate(class_name, cfg, source, fallback)
+        spec = _layer_spec(class_name, cfg, source, fallback)
         spec.name = spec.config["name"] = _unique(spec.name, taken)
         if not previous and spec.class_name == "InputLayer":
             # Keras 2 Sequential configs may list their InputLayer explicitly.
@@ -107,6 +111,21 @@ def _sequential_parts(
         specs.append(spec)
         previous = [spec.name]
     return inputs, previous[0]
+
+
+def _layer_spec(class_name: str, cfg: Any, source: Source, fallback: str) -> LayerSpec:
+    """One layer's spec. A nested Sequential or functional model (Keras 1.x/2.x)
+    becomes a spec of class "Model" whose ``submodel`` is its own ModelSpec,
+    its input shape that of its single input."""
+    if class_name not in NESTED_MODELS or source.generation == "keras0":
+        return translate(class_name, cfg, source, fallback)
+    submodel = normalize({"class_name": class_name, "config": cfg}, source)
+    name = layer_name(cfg, fallback) if isinstance(cfg, dict) else fallback
+    spec = LayerSpec(name, "Model", {"name": name}, class_name, {}, submodel=submodel)
+    inputs = [layer for layer in submodel.layers if layer.name in submodel.inputs]
+    if len(inputs) == 1:
+        spec.input_shape = inputs[0].input_shape
+    return spec
 
 
 def _sequential_input(first: LayerSpec, taken: set[str], specs: list[LayerSpec]) -> str:
@@ -163,7 +182,7 @@ def _inbound_names(nodes: list[Any], name: str) -> list[str]:
 def _functional(body: dict[str, Any], source: Source) -> ModelSpec:
     specs = []
     for entry in body["layers"]:
-        spec = translate(entry["class_name"], entry.get("config", {}), source, entry["name"])
+        spec = _layer_spec(entry["class_name"], entry.get("config", {}), source, entry["name"])
         spec.name = spec.config["name"] = entry["name"]
         spec.inbound = _inbound_names(entry.get("inbound_nodes", []), entry["name"])
         specs.append(spec)

@@ -131,3 +131,54 @@ def test_tf_keras_bidirectional_cudnn_files_load(tmp_path, rng, functional):
     )
     load_legacy_weights(plain, weights)
     np.testing.assert_allclose(plain.predict(x, verbose=0), expected, atol=1e-5)
+
+
+def _nested_models(lstm, gru):
+    """Models inside a Sequential model, two levels deep, as tf_keras 2.21
+    builds them: a Sequential with Bidirectional(lstm), then a functional model
+    holding a Sequential with a SimpleRNN and Bidirectional(gru)."""
+    inner = tf_keras.Sequential(
+        [
+            tf_keras.Input((T, D)),
+            tf_keras.layers.Bidirectional(lstm(U, return_sequences=True)),
+            tf_keras.layers.Dense(2),
+        ],
+        name="inner_sequential",
+    )
+    deeper = tf_keras.Sequential(
+        [tf_keras.Input((T, 2)), tf_keras.layers.SimpleRNN(3, return_sequences=True)],
+        name="deeper",
+    )
+    inputs = tf_keras.Input((T, 2))
+    merged = tf_keras.layers.Bidirectional(gru(3), merge_mode="sum")(deeper(inputs))
+    inner_functional = tf_keras.Model(inputs, merged, name="inner_functional")
+    head = tf_keras.layers.Dense(1, name="head")
+    return tf_keras.Sequential([tf_keras.Input((T, D)), inner, inner_functional, head])
+
+
+def test_nested_models_with_bidirectional_cudnn_load(tmp_path, rng):
+    """Nested Sequential and functional models (in a Sequential and in a
+    functional model) holding Bidirectional(CuDNNLSTM/CuDNNGRU) and a plain
+    recurrent layer, written by tf_keras itself; the oracle is tf_keras's own
+    CuDNN -> LSTM/GRU conversion on loading the same weights."""
+    from tf_keras.src.layers.rnn.cudnn_gru import CuDNNGRU
+    from tf_keras.src.layers.rnn.cudnn_lstm import CuDNNLSTM
+
+    source = _nested_models(CuDNNLSTM, CuDNNGRU)
+    source.set_weights([rng.normal(0, 0.5, w.shape) for w in source.get_weights()])
+    full, weights, config = tmp_path / "m.h5", tmp_path / "w.h5", tmp_path / "m.json"
+    source.save(full)
+    source.save_weights(weights)
+    config.write_text(source.to_json())
+    oracle = _nested_models(tf_keras.layers.LSTM, tf_keras.layers.GRU)
+    oracle.load_weights(weights)
+    x = rng.normal(size=(B, T, D)).astype("float32")
+    expected = oracle(x).numpy()
+    for model in (load_legacy_model(full), load_legacy_model(weights, config=str(config))):
+        inner, inner_functional = [layer for layer in model.layers if layer.weights][:2]
+        assert type(inner.layers[-2].forward_layer) is tfrnn.CuDNNLSTM
+        assert type(inner_functional.layers[-1].forward_layer) is tfrnn.CuDNNGRU
+        np.testing.assert_allclose(model(x), expected, atol=1e-5)
+    plain = _nested_models(tfrnn.LSTM, tfrnn.GRU)
+    load_legacy_weights(plain, weights)
+    np.testing.assert_allclose(plain(x), expected, atol=1e-5)
