@@ -74,6 +74,7 @@ def scan_with_gradient(
     go_backwards: bool = False,
     zero_output_for_mask: bool = False,
     return_all_outputs: bool = True,
+    active_range: tuple[Any, Any] | None = None,
 ) -> ScanResult:
     """``scan`` over time-major ``inputs`` ``(time, batch, features)`` with
     ``fused``'s step (``project`` being the cell's projection, as
@@ -81,7 +82,7 @@ def scan_with_gradient(
     backward pass.
 
     Same arguments and masking rules as ``scan``; ``mask`` is
-    ``(time, batch)``.
+    ``(time, batch)``. The backward loop runs the steps the forward one ran.
     """
     mask = None if mask is None else tf.cast(mask, tf.bool)
     # the backward pass runs where the forward pass does: compiled with it
@@ -120,6 +121,7 @@ def scan_with_gradient(
             differentiable=False,
             project=project,
             xla=xla,
+            active_range=active_range,
         )
         # per-step tensors in the order the steps ran
         *saved, previous = forward.records
@@ -133,6 +135,11 @@ def scan_with_gradient(
             ]
             # the backward pass reads everything in the order the forward pass ran
             run_order = (lambda x: tf.reverse(x, [0])) if go_backwards else (lambda x: x)
+            # the steps the forward loop ran, as positions in that order
+            ran = active_range
+            if go_backwards and ran is not None:
+                steps = tf.shape(inputs)[0]
+                ran = (steps - ran[1], steps - ran[0])
             d_inputs, d_weights, d_initial = _backward(
                 fused,
                 kernel,
@@ -146,6 +153,7 @@ def scan_with_gradient(
                 d_carry,
                 zero_output_for_mask,
                 xla,
+                ran,
             )
             d_kernel, d_bias, d_recurrent, d_params = d_weights
             d_bias = [d_bias] if has_bias else []
@@ -178,6 +186,7 @@ def _backward(
     d_carry,
     zero_output,
     xla,
+    ran,
 ):
     """The backward loop, over the forward pass's per-step tensors in the
     order that pass ran them (last first): ``(d_inputs, (d_kernel, d_bias,
@@ -299,6 +308,7 @@ def _backward(
         reduce_blocks=(reduce, initial),
         differentiable=False,
         xla=xla,
+        active_range=ran,
     )
     d_kernel, d_bias, d_recurrent, d_params, d_inputs = result.reduced
     weights = (d_kernel, d_bias if fused.bias is not None else None, d_recurrent, d_params)

@@ -1,17 +1,17 @@
 """Running a sequence computation: plain, stopped early, or compiled with XLA.
 
 Pure TensorFlow (no Keras import). ``run_sequence`` takes ``run(inputs,
-states, mask, constants) -> ScanResult`` (the engine over time-major
-inputs) and
+states, mask, constants, active_range) -> ScanResult`` (the engine over
+time-major inputs, ``active_range`` as ``scan`` takes it) and
 
 - with a mask, runs only up to the last timestep at which any row is
-  unmasked (``tfrnn.engine.lengths``), filling the rest in exactly;
-- with ``compiled`` (a ``CompiledRuns``), calls ``run`` as a
+  unmasked (``tfrnn.engine.lengths``), filling the rest in exactly; the
+  bound is a runtime value, so no shape depends on the mask;
+- with ``compiled`` (a ``CompiledRun``), calls ``run`` as a
   ``tf.function(jit_compile=True)``. XLA compiles once per input shape, so
-  a run whose length is not fixed when it is traced (a mask, or a time
-  axis of unknown length) is cut or padded to a bucket length
-  (``BUCKET_LENGTHS``): a handful of compilations however many distinct
-  lengths come.
+  a time axis of unknown or ever new length is padded to a bucket length
+  (``BUCKET_LENGTHS``, padded steps never run): a handful of compilations
+  however many distinct lengths come.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tensorflow.python.saved_model import save_context
 from tfrnn.engine import lengths
 from tfrnn.engine.scan import ScanResult, in_xla_context
 
-Run = Callable[[Any, Any, Any, Any], ScanResult]
+Run = Callable[[Any, Any, Any, Any, Any], ScanResult]
 
 
 _plain = threading.local()
@@ -57,18 +57,26 @@ def can_compile_here() -> bool:
 
 
 #: distinct static lengths one compiled run takes as they are; later ones
-#: are padded to a bucket length, so eager calls of many lengths compile a
-#: bounded number of times
+#: (and lengths unknown when traced) are padded to a bucket length, so calls
+#: of many lengths compile a bounded number of times
 EXACT_LENGTHS = 4
 
 
 class CompiledRun:
-    """``run`` as a ``tf.function(jit_compile=True)``, and the static lengths
-    it has run exactly (each one an XLA compilation)."""
+    """``run`` as ``tf.function(jit_compile=True)``s, one per input signature
+    (XLA compiles once per shape anyway; one function each never warns of
+    retracing), and the static lengths it has run exactly."""
 
     def __init__(self, run: Run) -> None:
-        self.function = tf.function(run, jit_compile=True, autograph=False)
+        self._run = run
+        self._functions: dict[Any, Callable[..., ScanResult]] = {}
         self._exact_lengths: set[int] = set()
+
+    def __call__(self, *args: Any) -> ScanResult:
+        key = tuple(_signature(value) for value in tf.nest.flatten(args))
+        if key not in self._functions:
+            self._functions[key] = tf.function(self._run, jit_compile=True, autograph=False)
+        return self._functions[key](*args)
 
     def runs_exactly(self, steps: int | None) -> bool:
         """Whether an input of static length ``steps`` runs as it is (not
@@ -80,6 +88,16 @@ class CompiledRun:
             return False
         self._exact_lengths.add(steps)
         return True
+
+
+def _signature(value: Any) -> Any:
+    """What of an argument a trace depends on: a tensor's (or variable's)
+    kind, shape and dtype; a plain value itself."""
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return value
+    dims = None if shape.rank is None else tuple(shape.as_list())
+    return type(value).__name__, dims, value.dtype
 
 
 class CompiledRuns:
@@ -107,51 +125,28 @@ def run_sequence(
     compiled: CompiledRun | None = None,
     stop_early: bool = True,
 ) -> ScanResult:
-    """``run(inputs, states, mask, constants)`` on time-major ``inputs``,
-    stopped at the last unmasked timestep (``stop_early``, with a mask) and
-    through ``compiled`` (``run`` as an XLA function) when given. Without
-    ``stop_early`` (an unrolled run), and inside an outer XLA function (where
-    a length read from the mask would make XLA compile once per mask
-    value), the input passes whole."""
-    static_steps = lengths.static_length(inputs)
-    fixed_length = mask is None and (compiled is None or compiled.runs_exactly(static_steps))
-    if not stop_early or fixed_length or (compiled is None and in_xla_context()):
-        return (compiled.function if compiled else run)(inputs, states, mask, constants)
-    return _run_cut(
-        compiled.function if compiled else run,
-        inputs,
-        states,
-        mask,
-        constants,
-        bucket=compiled is not None,
-        cap=static_steps if compiled and compiled.runs_exactly(static_steps) else None,
-        go_backwards=go_backwards,
-        zero_output_for_mask=zero_output_for_mask,
-    )
-
-
-def _run_cut(
-    run: Run,
-    inputs: Any,
-    states: Any,
-    mask: tf.Tensor | None,
-    constants: Any,
-    *,
-    bucket: bool,
-    cap: int | None = None,
-    go_backwards: bool,
-    zero_output_for_mask: bool,
-) -> ScanResult:
-    """``run`` over the active timesteps only (all of them without a mask):
-    exactly those, or with ``bucket`` padded to a bucket length (at most
-    ``cap``, the static time length, when known)."""
+    """``run(inputs, states, mask, constants, active_range)`` on time-major
+    ``inputs``: with a mask and ``stop_early``, only the timesteps up to
+    the last one any row keeps run (``active_range``, a runtime bound, so
+    no shape depends on the mask), the rest filled in; through
+    ``compiled`` (``run`` compiled with XLA) when given, the time axis
+    padded to a bucket length where its length is unknown or new (the
+    padded steps never run). Without ``stop_early`` (an unrolled run) the
+    input passes whole."""
+    call = compiled if compiled is not None else run
+    if not stop_early:
+        return call(inputs, states, mask, constants, None)
     first = tf.nest.flatten(inputs)[0]
     steps = tf.shape(first)[0]
+    pad = compiled is not None and not compiled.runs_exactly(lengths.static_length(inputs))
+    if mask is None and not pad:
+        return call(inputs, states, None, constants, None)
     active = steps if mask is None else lengths.active_length(mask)
-    mask = lengths.run_mask(mask, steps, tf.shape(first)[1])
-    run_length = lengths.bucket_length(active, cap) if bucket else active
-    cut = tf.nest.map_structure(lambda x: lengths.fit_time(x, run_length), inputs)
-    result = run(cut, states, lengths.fit_time(mask, run_length), constants)
+    if pad:
+        run_length = lengths.bucket_length(steps)
+        mask = lengths.pad_time(lengths.run_mask(mask, steps, tf.shape(first)[1]), run_length)
+        inputs = tf.nest.map_structure(lambda x: lengths.pad_time(x, run_length), inputs)
+    result = call(inputs, states, mask, constants, (tf.constant(0), active))
     return lengths.restore_time(
         result,
         active,

@@ -7,7 +7,7 @@ the row's previous output (or is zero with ``zero_output_for_mask``). So a
 run can stop there and those outputs be filled in afterwards, with exactly
 the numbers the full run gives. The same fill lets a run be padded up to a
 longer, masked length (a bucket length, so that an XLA-compiled loop sees a
-few lengths only).
+few lengths only) at no cost.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import tensorflow as tf
 
 from tfrnn.engine.scan import ScanResult
 
-#: the lengths compiled loops run: 1, 2, 3, 4, 6, 8, 12, 16, ... (powers of
-#: two and 1.5 times them), so a run pads at most a third of its steps
+#: the lengths compiled loops take: 1, 2, 3, 4, 6, 8, 12, 16, ... (powers
+#: of two and 1.5 times them); the padded steps are never run
 BUCKET_LENGTHS = tuple(sorted({1, *(2**k for k in range(31)), *(3 * 2**k for k in range(30))}))
 
 
@@ -33,22 +33,17 @@ def active_length(mask: tf.Tensor) -> tf.Tensor:
     return tf.minimum(length, steps)
 
 
-def bucket_length(length: tf.Tensor, cap: int | None = None) -> tf.Tensor:
-    """The smallest of ``BUCKET_LENGTHS`` at least ``length`` (int32 scalar),
-    or ``cap`` when that is smaller."""
+def bucket_length(length: tf.Tensor) -> tf.Tensor:
+    """The smallest of ``BUCKET_LENGTHS`` at least ``length`` (int32 scalar)."""
     buckets = tf.constant(BUCKET_LENGTHS, tf.int32)
     index = tf.searchsorted(buckets, tf.reshape(length, [1]), side="left")[0]
-    bucket = tf.gather(buckets, tf.minimum(index, len(BUCKET_LENGTHS) - 1))
-    return bucket if cap is None else tf.minimum(bucket, cap)
+    return tf.gather(buckets, tf.minimum(index, len(BUCKET_LENGTHS) - 1))
 
 
-def fit_time(x: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
-    """Time-major ``x`` cut or zero-padded (False for a mask) to ``length`` steps."""
+def pad_time(x: tf.Tensor, length: tf.Tensor) -> tf.Tensor:
+    """Time-major ``x`` zero-padded (False for a mask) to ``length`` steps."""
     pad = tf.maximum(length - tf.shape(x)[0], 0)
-    x = tf.pad(x, [[0, pad]] + [[0, 0]] * (x.shape.rank - 1))
-    begin = tf.zeros([x.shape.rank], tf.int32)
-    size = tf.concat([tf.reshape(length, [1]), -tf.ones([x.shape.rank - 1], tf.int32)], 0)
-    return tf.slice(x, begin, size)
+    return tf.pad(x, [[0, pad]] + [[0, 0]] * (x.shape.rank - 1))
 
 
 def run_mask(mask: tf.Tensor | None, steps: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
@@ -66,11 +61,11 @@ def restore_time(
     go_backwards: bool,
     zero_output_for_mask: bool,
 ) -> ScanResult:
-    """The result of the full ``steps``-long run from ``result``, a run whose
-    first ``active`` timesteps are the input's and whose later ones (if
-    any) are fully masked; every timestep from ``active`` on is fully
-    masked in the input. Outputs are time-major, in the order the steps ran
-    (last timestep first with ``go_backwards``)."""
+    """The result of the full ``steps``-long run from ``result``, a run of
+    at least ``steps`` timesteps (padded ones last, fully masked) that ran
+    the timesteps ``0:active`` only (``scan``'s ``active_range``): every
+    timestep from ``active`` on is fully masked. Outputs are time-major, in
+    the order the steps ran (last timestep first with ``go_backwards``)."""
     skipped = steps - active
     last_output = result.last_output
     if zero_output_for_mask and not go_backwards:
@@ -82,7 +77,7 @@ def restore_time(
     if outputs is not None:
         outputs = tf.nest.map_structure(
             lambda o, last: _restore_outputs(
-                o, last, active, skipped, go_backwards, zero_output_for_mask
+                o, last, active, steps, go_backwards, zero_output_for_mask
             ),
             outputs,
             result.last_output,
@@ -94,24 +89,20 @@ def _restore_outputs(
     outputs: tf.Tensor,
     last: tf.Tensor,
     active: tf.Tensor,
-    skipped: tf.Tensor,
+    steps: tf.Tensor,
     go_backwards: bool,
     zero_output_for_mask: bool,
 ) -> tf.Tensor:
     run_steps = tf.shape(outputs)[0]
     if go_backwards:
-        # the skipped timesteps ran first, before any valid step: zeros
-        real = outputs[run_steps - active :]
-        return tf.concat([_repeat(tf.zeros_like(last), skipped), real], 0)
+        # the padded timesteps ran first; the skipped ones before any valid
+        # step, so their outputs are the zeros left in place
+        return outputs[run_steps - steps :]
+    outputs = outputs[:steps]
     fill = tf.zeros_like(last) if zero_output_for_mask else last
-    return tf.concat([outputs[:active], _repeat(fill, skipped)], 0)
-
-
-def _repeat(value: tf.Tensor, times: tf.Tensor) -> tf.Tensor:
-    """``times`` copies of ``value`` stacked on a new first axis."""
-    return tf.tile(
-        value[tf.newaxis], tf.concat([[times], tf.ones([value.shape.rank], tf.int32)], 0)
-    )
+    time = tf.range(steps)
+    after = tf.reshape(time >= active, [-1] + [1] * last.shape.rank)
+    return tf.where(after, fill[tf.newaxis], outputs)
 
 
 def static_length(x: Any) -> int | None:

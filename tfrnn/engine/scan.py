@@ -92,6 +92,7 @@ def scan(
     project: Callable[[Nested], Nested] | None = None,
     steps_per_iteration: int | None = None,
     xla: bool | None = None,
+    active_range: tuple[Any, Any] | None = None,
 ) -> ScanResult:
     """Run ``step_fn`` over the time axis of ``inputs``.
 
@@ -143,6 +144,12 @@ def scan(
         last ``time % steps_per_iteration`` steps run one per iteration.
       xla: whether XLA compiles the loop (None: whether it is traced inside
         an XLA-compiled function); it lays the loop out for XLA.
+      active_range: ``(begin, end)`` (int32 scalars): the timesteps outside
+        ``begin:end`` are known to be fully masked, and are not run (a
+        block that straddles the border runs whole): their outputs and
+        records are left zero, which is what the run gives for masked steps
+        before the first valid one; after the last, the caller fills in the
+        repeated output. Not with ``unroll``.
     """
     if xla is None:
         xla = in_xla_context()
@@ -281,6 +288,7 @@ def scan(
         reverse_outputs,
         records_by_time,
         differentiable,
+        None if unroll else active_range,
     )
     if steps > 1 and (static_steps is None or static_steps >= steps):
         carry = loop(0, head, steps, carry)
@@ -351,6 +359,7 @@ def _loop(
     write_by_time,
     records_by_time,
     differentiable,
+    active_range,
     start,
     stop,
     steps,
@@ -361,8 +370,12 @@ def _loop(
     backwards, step ``i`` reads timestep ``time_steps - 1 - i``: the blocks
     are read last first, without reversing the inputs. Step ``i``'s output
     goes to index ``i``, or to its timestep's index when ``write_by_time``
-    (its records likewise with ``records_by_time``)."""
+    (its records likewise with ``records_by_time``). Only the iterations
+    that hold a timestep of ``active_range`` run."""
     blocks = (stop - start) // steps
+    first_block, end_block = _active_blocks(
+        active_range, time_steps, backwards, start, steps, blocks
+    )
     time_first, time_last = (time_steps - stop, time_steps - start) if backwards else (start, stop)
 
     def blocked(x):
@@ -422,10 +435,24 @@ def _loop(
         return j + 1, _Carry(kept, states, output_arrays, record_arrays, reduced)
 
     _, carry = tf.while_loop(
-        lambda j, *_: j < blocks,
+        lambda j, *_: j < end_block,
         body,
-        (tf.constant(0), carry),
+        (first_block, carry),
         maximum_iterations=blocks,
         parallel_iterations=PARALLEL_ITERATIONS,
     )
     return carry
+
+
+def _active_blocks(active_range, time_steps, backwards, start, steps, blocks):
+    """The iterations ``first:end`` of a loop over the steps ``start:`` (in
+    the order they run, ``blocks`` iterations of ``steps``) that hold a
+    timestep of ``active_range``; all of them without one."""
+    if active_range is None:
+        return tf.constant(0), blocks
+    begin, end = active_range
+    if backwards:  # step i runs timestep time_steps - 1 - i
+        begin, end = time_steps - end, time_steps - begin
+    first = tf.clip_by_value(tf.math.floordiv(begin - start, steps), 0, blocks)
+    last = tf.clip_by_value(-tf.math.floordiv(start - end, steps), first, blocks)
+    return first, last

@@ -143,7 +143,7 @@ def engine_sequence(
     engine's hand-written gradient (``tfrnn.engine.bptt``) where the cell has
     one; ``compile_loop``: run it compiled with XLA (``tfrnn.engine.compiled``)."""
 
-    def run(inputs, states, mask, weights):
+    def run(inputs, states, mask, weights, active_range):
         with _reading_weights(cell, weights):
             fns = cell.step_functions(inputs[0], training=False)
         return fns.run(
@@ -155,6 +155,7 @@ def engine_sequence(
             go_backwards=go_backwards,
             zero_output_for_mask=zero_output_for_mask,
             return_all_outputs=return_sequences,
+            active_range=active_range,
         )
 
     compiled = CompiledRun(run) if compile_loop else None

@@ -339,7 +339,10 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
         else:
             # batch_set_value also sets them in a TF1 graph (an assign op would not run).
             tf_keras.backend.batch_set_value(
-                [(v, np.asarray(value, dtype=self.dtype)) for v, value in zip(self._states, values)]
+                [
+                    (v, np.asarray(value, dtype=self.dtype))
+                    for v, value in zip(self._states, values)
+                ]
             )
 
     def get_initial_state(self, inputs):
@@ -478,7 +481,7 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
         compiled with XLA where ``xla_policy.compiles`` says so.
         """
 
-        def run(inputs, states, mask, constants):
+        def run(inputs, states, mask, constants, active_range):
             time_first = tf.nest.flatten(inputs)[0]
             fns = step_functions_for(self.cell, time_first[0], training, constants)
             return fns.run(
@@ -491,6 +494,7 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
                 go_backwards=self.go_backwards,
                 zero_output_for_mask=self.zero_output_for_mask,
                 return_all_outputs=self.return_sequences,
+                active_range=active_range,
             )
 
         compiled = None
