@@ -13,6 +13,7 @@ from tf_keras import activations, constraints, initializers, regularizers
 
 from tfrnn.engine.bptt import FusedCell, scan_with_gradient
 from tfrnn.engine.scan import ScanResult, scan
+from tfrnn.two_kerases import refuse_keras3_arguments, refuse_keras3_caller
 
 
 class StepFunctions(NamedTuple):
@@ -225,6 +226,10 @@ class RecurrentCell(tf_keras.layers.Layer):
         super().__init__(**kwargs)
         self.force_generator = bool(force_generator)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        refuse_keras3_arguments(self, inputs=args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
     def step_functions(self, step_sample: tf.Tensor, training: Any = None) -> StepFunctions:
         """The projection and step closures for one sequence.
 
@@ -257,6 +262,8 @@ class RecurrentCell(tf_keras.layers.Layer):
         if inputs is not None:
             batch_size = tf.shape(inputs)[0]
             dtype = inputs.dtype
+        if dtype is None and batch_size is not None:
+            refuse_keras3_caller(self, "get_initial_state was given `batch_size` alone")
         if batch_size is None or dtype is None:
             raise ValueError(
                 f"Layer '{self.name}': get_initial_state needs `inputs`, or both "

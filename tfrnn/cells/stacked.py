@@ -15,6 +15,7 @@ from tfrnn.cells.base import (
     step_functions_for,
 )
 from tfrnn.saving import deserialize_layer
+from tfrnn.two_kerases import refuse_keras3_arguments
 
 
 def cell_output_size(cell: Any):
@@ -33,6 +34,7 @@ class StackedRNNCells(RecurrentCell):
     def __init__(self, cells: list, reverse_state_order: bool = False, **kwargs: Any) -> None:
         """``reverse_state_order``: states listed last cell first (tf_keras's
         legacy order, for code that unpacks ``return_state``)."""
+        refuse_keras3_arguments(type(self), cells=cells)
         if not isinstance(cells, (list, tuple)) or not cells:
             raise ValueError(f"StackedRNNCells needs a non-empty list of cells, got {cells!r}.")
         for cell in cells:

@@ -17,6 +17,7 @@ from tfrnn.layers.rnn import (
     with_time_steps,
 )
 from tfrnn.saving import deserialize_layer
+from tfrnn.two_kerases import refuse_keras3_arguments
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -94,6 +95,7 @@ class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         name = kwargs.get("name", "bidirectional")
+        refuse_keras3_arguments(type(self), layer=layer, backward_layer=backward_layer)
         if not isinstance(layer, tf_keras.layers.Layer) or not hasattr(layer, "go_backwards"):
             raise ValueError(
                 f"Bidirectional '{name}' wraps a recurrent layer (one with "
@@ -156,6 +158,9 @@ class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
     def __call__(self, inputs, initial_state=None, constants=None, **kwargs):
         inputs, initial_state, constants = split_list_inputs(
             inputs, initial_state, constants, self._num_constants
+        )
+        refuse_keras3_arguments(
+            self, inputs=inputs, initial_state=initial_state, constants=constants
         )
         if initial_state is not None:
             flat = tf.nest.flatten(initial_state)

@@ -14,6 +14,7 @@ from tfrnn.cells.stacked import StackedRNNCells, cell_output_size
 from tfrnn.engine.compiled import CompiledRuns, run_sequence
 from tfrnn.layers import xla_policy
 from tfrnn.saving import deserialize_layer
+from tfrnn.two_kerases import refuse_keras3_arguments
 
 
 def _state_sizes(cell) -> list:
@@ -141,6 +142,7 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
         jit_compile: Any = xla_policy.AUTO,
         **kwargs: Any,
     ) -> None:
+        refuse_keras3_arguments(type(self), cell=cell)
         if isinstance(cell, (list, tuple)):
             cell = StackedRNNCells(cell)
         check_cell(f"RNN layer '{kwargs.get('name', type(self).__name__)}'", cell)
@@ -363,6 +365,9 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
     def __call__(self, inputs, initial_state=None, constants=None, **kwargs):
         inputs, initial_state, constants = split_list_inputs(
             inputs, initial_state, constants, self._num_constants
+        )
+        refuse_keras3_arguments(
+            self, inputs=inputs, initial_state=initial_state, constants=constants
         )
         if constants is not None:
             self._num_constants = len(constants)
