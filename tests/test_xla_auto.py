@@ -16,7 +16,6 @@ from tolerances import GRAD_TOL, OUTPUT_TOL
 
 import tfrnn
 from tfrnn.engine import lengths, scan
-from tfrnn.layers import xla_policy
 
 pytestmark = pytest.mark.usefixtures("auto_xla")  # jit_compile="auto" as users get it
 
@@ -85,32 +84,55 @@ def test_a_bad_jit_compile_names_the_layer(value):
 
 
 # ------------------------------------------------------------------ policy
-def test_auto_compiles_inference_and_not_a_training_step_at_batch_32(rng):
-    layer = tfrnn.LSTM(UNITS)
-    spec = tf.TensorSpec([32, STEPS, FEATURES])
-    layer(tf.zeros(spec.shape))
-    inference = tf.function(lambda x: layer(x)).get_concrete_function(spec)
-    assert compiled_functions(inference)
+def _compiles(layer, batch, training):
+    """Whether a traced call (a training step with a tape when ``training``)
+    holds an XLA-compiled function."""
+    spec = tf.TensorSpec([batch, STEPS, FEATURES])
+    layer(tf.zeros([2, STEPS, FEATURES]))
 
-    def train_step(x):
+    def call(x):
+        if not training:
+            return layer(x)
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(layer(x, training=True))
         return tape.gradient(loss, layer.trainable_weights)
 
-    assert not compiled_functions(tf.function(train_step).get_concrete_function(spec))
+    return bool(compiled_functions(tf.function(call).get_concrete_function(spec)))
 
 
-def test_auto_compiles_a_small_batch_training_step_with_the_hand_gradient(rng):
-    layer = tfrnn.GRU(UNITS)
-    spec = tf.TensorSpec([xla_policy.AUTO_TRAINING_MAX_BATCH, STEPS, FEATURES])
+@pytest.mark.parametrize(
+    "make,batch,training,expected",
+    [
+        # inference: kernels up to 65536 values compile at any batch size
+        (lambda: tfrnn.LSTM(128), 64, False, True),
+        (lambda: tfrnn.LSTM(128), None, False, True),
+        (lambda: tfrnn.SimpleRNN(256), 32, False, True),
+        # larger ones only at small known batch sizes
+        (lambda: tfrnn.LSTM(256), 8, False, False),
+        (lambda: tfrnn.GRU(256), None, False, False),
+        (lambda: tfrnn.GRU(256), 1, False, True),
+        # training: batch x kernel values up to 2**19 ...
+        (lambda: tfrnn.GRU(128), 8, True, True),
+        (lambda: tfrnn.LSTM(128), 32, True, False),
+        (lambda: tfrnn.SimpleRNN(32), 64, True, True),
+        # ... and with the batch unknown (fit) small kernels only
+        (lambda: tfrnn.LSTM(32), None, True, True),
+        (lambda: tfrnn.LSTM(64), None, True, False),
+        # stacks by their largest cell; ConvLSTM cells stay plain
+        (lambda: tfrnn.RNN([tfrnn.GRUCell(8), tfrnn.LSTMCell(16)]), 32, False, True),
+        (lambda: tfrnn.RNN([tfrnn.GRUCell(8), tfrnn.LSTMCell(256)]), 32, False, False),
+    ],
+)
+def test_auto_follows_the_measured_rule(make, batch, training, expected):
+    """xla_policy's thresholds (measured: README, "How it runs")."""
+    assert _compiles(make(), batch, training) is expected
+
+
+def test_auto_leaves_conv_lstm_plain():
+    layer = tfrnn.ConvLSTM1D(2, 3, padding="same")
+    spec = tf.TensorSpec([2, STEPS, 5, 1])
     layer(tf.zeros(spec.shape))
-
-    def train_step(x):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(layer(x, training=True))
-        return tape.gradient(loss, layer.trainable_weights)
-
-    assert compiled_functions(tf.function(train_step).get_concrete_function(spec))
+    assert not compiled_functions(tf.function(lambda x: layer(x)).get_concrete_function(spec))
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,28 @@
 
 ``jit_compile`` (a layer argument): True compiles wherever XLA may wrap the
 run (``tfrnn.engine.compiled.can_compile_here``), False never does, and
-"auto" (the default) compiles where it was measured to be faster
-(scripts/bench.py; README, "How it runs"): on a machine without a GPU, for
-tfrnn's own cells, outside a distribution strategy, not unrolled, for
-inference at any batch size and for training at small batch sizes.
+"auto" (the default) compiles where it was measured to be faster (a grid
+of batch sizes and units, plain against compiled in one process; README,
+"How it runs"): on a machine without a GPU, outside a distribution
+strategy, not unrolled, for SimpleRNN, GRU and LSTM cells (and stacks of
+them) whose step is small enough for XLA's fused kernels to beat
+TensorFlow's per-op overhead. XLA compiles a step of one sequence in a few
+tenths of a second, once per input shape, on the first call.
 
-The environment variable ``TFRNN_JIT_COMPILE=0`` (read at each call) turns
-"auto" off for the whole process; layers given True or False keep their word.
+- Inference compiles while the recurrent kernel holds at most
+  ``AUTO_INFERENCE_MAX_KERNEL`` values (units x gates x units; up to 128
+  LSTM units, 147 GRU, 256 SimpleRNN), or, larger, at batch sizes up to
+  ``AUTO_SMALL_BATCH``: past that, XLA's matmul lost to TensorFlow's.
+- Training compiles (through the hand-written gradient) while batch x
+  kernel values is at most ``AUTO_TRAINING_MAX_WORK``, the batch being
+  known when traced; with the batch unknown (``fit``), while the kernel
+  holds at most ``AUTO_TRAINING_ANY_BATCH_KERNEL`` values (about 45 LSTM
+  units, 52 GRU, 90 SimpleRNN), measured faster up to batch 64.
+
+ConvLSTM cells and custom cells run plain (XLA's convolutions measured
+slower than TensorFlow's). The environment variable
+``TFRNN_JIT_COMPILE=0`` (read at each call) turns "auto" off for the
+whole process; layers given True or False keep their word.
 
 A gradient taken through a compiled loop must come from the hand-written
 backward pass (``tfrnn.engine.bptt``): TensorFlow cannot differentiate an
@@ -24,14 +39,19 @@ from typing import Any
 import tensorflow as tf
 from tensorflow.python.eager import record
 
-from tfrnn.cells.base import RecurrentCell
+from tfrnn.cells.base import DenseGatedCell, RecurrentCell
 from tfrnn.cells.stacked import StackedRNNCells
 from tfrnn.engine.compiled import can_compile_here
 
 AUTO = "auto"
-#: "auto" compiles a training run when the batch (statically known) is at
-#: most this: measured faster there, slower at batch 32 (scripts/bench.py)
-AUTO_TRAINING_MAX_BATCH = 8
+#: "auto": inference compiles up to this many recurrent-kernel values ...
+AUTO_INFERENCE_MAX_KERNEL = 65536
+#: ... or at batch sizes (known when traced) up to this
+AUTO_SMALL_BATCH = 4
+#: training compiles up to this batch x recurrent-kernel values ...
+AUTO_TRAINING_MAX_WORK = 2**19
+#: ... or, the batch unknown, up to this many recurrent-kernel values
+AUTO_TRAINING_ANY_BATCH_KERNEL = 8192
 #: the environment variable that turns "auto" off ("0", "false" or "off")
 AUTO_SWITCH = "TFRNN_JIT_COMPILE"
 
@@ -47,9 +67,13 @@ def check_jit_compile(layer_name: str, value: Any) -> str | bool:
     )
 
 
-def _own_cells(cell: Any) -> bool:
+def _kernel_values(cell: Any) -> int | None:
+    """The largest recurrent kernel (units x gates x units) of a SimpleRNN,
+    GRU or LSTM cell or a stack of them; None for any other cell."""
     cells = cell.cells if isinstance(cell, StackedRNNCells) else [cell]
-    return all(isinstance(c, RecurrentCell) for c in cells)
+    if not all(isinstance(c, DenseGatedCell) for c in cells):
+        return None
+    return max(c.units * c.gates * c.units for c in cells)
 
 
 def _gradient_allowed(cell: Any, training: Any) -> bool:
@@ -69,10 +93,13 @@ def compiles(layer: Any, training: Any, batch: int | None) -> bool:
         return True
     if os.environ.get(AUTO_SWITCH, AUTO).strip().lower() in ("0", "false", "off"):
         return False
-    if layer.unroll or tf.distribute.has_strategy() or not _own_cells(layer.cell):
+    kernel = _kernel_values(layer.cell)
+    if kernel is None or layer.unroll or tf.distribute.has_strategy():
         return False
     if tf.config.list_logical_devices("GPU"):
         return False
     if training is True:
-        return batch is not None and batch <= AUTO_TRAINING_MAX_BATCH
-    return True
+        if batch is None:
+            return kernel <= AUTO_TRAINING_ANY_BATCH_KERNEL
+        return batch * kernel <= AUTO_TRAINING_MAX_WORK
+    return kernel <= AUTO_INFERENCE_MAX_KERNEL or (batch is not None and batch <= AUTO_SMALL_BATCH)
