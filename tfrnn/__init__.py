@@ -5,9 +5,11 @@ files holding them load with ``tf_keras.models.load_model`` and no
 ``custom_objects``.
 """
 
+from tfrnn.name_clash_notice import quiet_name_clash_notices
 from tfrnn.no_autograph import exempt_from_autograph
 
 exempt_from_autograph(__name__)
+quiet_name_clash_notices()
 
 from tfrnn import cells, layers  # noqa: E402
 from tfrnn.cells import (  # noqa: E402

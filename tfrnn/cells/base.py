@@ -11,6 +11,7 @@ import tensorflow as tf
 import tf_keras
 from tf_keras import activations, constraints, initializers, regularizers
 
+from tfrnn.engine import bptt
 from tfrnn.engine.bptt import FusedCell, scan_with_gradient
 from tfrnn.engine.scan import ScanResult, scan
 from tfrnn.two_kerases import refuse_keras3_arguments, refuse_keras3_caller
@@ -46,7 +47,7 @@ class StepFunctions(NamedTuple):
         ``hand_gradient`` (training) ``scan_with_gradient`` where the step has
         a ``fused`` form and is not unrolled. ``options``: ``mask``,
         ``go_backwards``, ``zero_output_for_mask``, ``return_all_outputs``."""
-        if hand_gradient and self.fused is not None and not unroll:
+        if hand_gradient and self.fused is not None and not unroll and bptt.applies_here():
             return scan_with_gradient(
                 self.fused,
                 inputs,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import tensorflow as tf
+from tensorflow.python.saved_model import save_context
 
 from tfrnn.engine.scan import ScanResult, in_xla_context, scan
 
@@ -62,6 +63,14 @@ class FusedCell(NamedTuple):
     params: Sequence[tf.Tensor] = ()
     param_grads: Callable[[tf.Tensor], list[tf.Tensor]] | None = None
     product_grad_differs: bool = False
+
+
+def applies_here() -> bool:
+    """Whether a training run traced here takes the hand-written gradient:
+    not while a SavedModel is written. TensorFlow differentiates a loaded
+    loop itself, and without the records and the backward graph the
+    SavedModel is a third of the size (tf_keras's own)."""
+    return not save_context.in_save_context()
 
 
 def scan_with_gradient(

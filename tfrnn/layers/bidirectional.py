@@ -123,8 +123,11 @@ class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
                 direction.zero_output_for_mask = direction.return_sequences
         # The wrapped layer itself, never built, as tf_keras keeps it: `.keras`
         # files then hold `layer/` (empty), `forward_layer/` and
-        # `backward_layer/`, the layout tf_keras reads and writes.
+        # `backward_layer/`, the layout tf_keras reads and writes. Not tracked
+        # (as in tf_keras): a SavedModel or checkpoint holds the two halves.
+        self._setattr_tracking = False
         self.layer = layer
+        self._setattr_tracking = True
         self.merge_mode = merge_mode
         if weights:
             # Set once the wrapper is built (its weights are the forward

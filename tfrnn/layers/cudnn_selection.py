@@ -137,11 +137,14 @@ def engine_sequence(
     return_sequences: bool,
     hand_gradient: bool = False,
     compile_loop: bool = False,
+    compact: bool = False,
 ) -> ScanResult:
     """The engine on time-major ``inputs`` with ``cell``'s equations and ``weights``
     (kernel, recurrent kernel, bias); no dropout. ``hand_gradient``: use the
     engine's hand-written gradient (``tfrnn.engine.bptt``) where the cell has
-    one; ``compile_loop``: run it compiled with XLA (``tfrnn.engine.compiled``)."""
+    one; ``compile_loop``: run it compiled with XLA (``tfrnn.engine.compiled``);
+    ``compact``: one timestep per loop iteration, the smallest graph (for a
+    rarely taken fallback)."""
 
     def run(inputs, states, mask, weights, active_range):
         with _reading_weights(cell, weights):
@@ -156,6 +159,7 @@ def engine_sequence(
             zero_output_for_mask=zero_output_for_mask,
             return_all_outputs=return_sequences,
             active_range=active_range,
+            **({"steps_per_iteration": 1} if compact else {}),
         )
 
     compiled = CompiledRun(run) if compile_loop else None
@@ -356,7 +360,7 @@ class CudnnSelection:
         return tf.cond(
             cudnn.mask_supported(mask, time_major=True),
             lambda: run_cudnn(**options),
-            lambda: self._engine(inputs, states, weights, mask, **options),
+            lambda: self._engine(inputs, states, weights, mask, **options, compact=True),
         )
 
 
@@ -430,6 +434,7 @@ def bidirectional_halves(forward, backward, inputs, mask, training, initial_stat
         backward_weights,
         mask,
         hand_gradient=False,
+        compact=False,
     ):
         compile_loop = xla_policy.compiles(forward, training, inputs.shape[1])
         results = (
@@ -441,6 +446,7 @@ def bidirectional_halves(forward, backward, inputs, mask, training, initial_stat
                 **options[0],
                 hand_gradient=hand_gradient,
                 compile_loop=compile_loop,
+                compact=compact,
             ),
             backward._engine(
                 inputs,
@@ -450,6 +456,7 @@ def bidirectional_halves(forward, backward, inputs, mask, training, initial_stat
                 **options[1],
                 hand_gradient=hand_gradient,
                 compile_loop=compile_loop,
+                compact=compact,
             ),
         )
         return tuple(t for r in results for t in _contract(r, RUNTIME_CPU))
@@ -491,7 +498,7 @@ def bidirectional_halves(forward, backward, inputs, mask, training, initial_stat
         return tf.cond(
             cudnn.mask_supported(mask, time_major=True),
             lambda: run_cudnn(*args),
-            lambda: engine(*args),
+            lambda: engine(*args, compact=True),
         )
 
     kwargs = {
