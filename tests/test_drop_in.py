@@ -175,10 +175,18 @@ class OnesStateCell(tf_keras.layers.Layer):
         return tf.ones([batch_size, 2], dtype)
 
 
-def test_stateful_layer_starts_from_the_cells_initial_state():
+class NumpyOnesStateCell(OnesStateCell):
+    """OnesStateCell whose get_initial_state gives a numpy array (float16)."""
+
+    def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
+        return np.ones((batch_size, 2), np.float16)
+
+
+@pytest.mark.parametrize("cell", [OnesStateCell, NumpyOnesStateCell])
+def test_stateful_layer_starts_from_the_cells_initial_state(cell):
     got = []
     for module in (tf_keras.layers, tfrnn):
-        layer = module.RNN(OnesStateCell(), stateful=True)
+        layer = module.RNN(cell(), stateful=True)
         model = tf_keras.Sequential([tf_keras.Input((3, 1), batch_size=2), layer])
         model.predict(np.zeros((2, 3, 1)), verbose=0)
         got.append([np.asarray(s) for s in layer.states])

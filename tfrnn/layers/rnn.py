@@ -297,7 +297,9 @@ class RNN(BatchIndependent, tf_keras.layers.Layer):
         with tf.init_scope():  # build() may run inside a function's graph
             states = init(inputs=None, batch_size=batch, dtype=self.dtype or "float32")
             # batch_get_value also evaluates in a TF1 graph (tf.compat.v1 sessions).
-            flat = tf_keras.backend.batch_get_value(tf.nest.flatten(states))
+            # (tensors: a cell may give numpy arrays, which batch_get_value cannot read)
+            tensors = [tf.convert_to_tensor(s) for s in tf.nest.flatten(states)]
+            flat = tf_keras.backend.batch_get_value(tensors)
             values = [np.asarray(v, dtype=self.dtype) for v in flat]
         if [v.shape for v in values] != [z.shape for z in zeros]:
             raise ValueError(
