@@ -3,6 +3,7 @@ XLA where "auto" says so, runs stopped at the last unmasked timestep, and
 bucket lengths that bound the compilations. The oracle is tf_keras's layer
 with the same weights (outputs 1e-5, gradients 1e-4)."""
 
+import copy
 import json
 import os
 import subprocess
@@ -282,6 +283,14 @@ def test_a_fixed_batch_and_an_open_time_axis_build_and_predict(make, rng):
     np.testing.assert_allclose(
         model.predict(x, verbose=0), reference.predict(x, verbose=0), atol=OUTPUT_TOL
     )
+
+
+def test_a_compiled_layer_deep_copies(rng):
+    """Its compiled functions are a cache: a deep copy starts without them."""
+    layer = tfrnn.Bidirectional(tfrnn.LSTM(UNITS, return_sequences=True, jit_compile=True))
+    x = tf.constant(rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32"))
+    expected = layer(x)
+    np.testing.assert_allclose(copy.deepcopy(layer)(x), expected, atol=OUTPUT_TOL)
 
 
 def test_a_right_padded_run_steps_only_to_the_longest_row():

@@ -126,6 +126,26 @@ def test_layer_trains_under_xla_as_tf_keras(
     assert_xla_matches(reference, ours, x, call_kwargs, hand_written_runs, hand_written)
 
 
+@pytest.mark.parametrize("steps", [1, 3])
+@pytest.mark.parametrize("name", ["GRU", "LSTM"])
+def test_sequences_shorter_than_a_block_train_compiled_as_tf_keras(name, steps, rng):
+    """The layer's own compiled run (jit_compile=True) over fewer timesteps
+    than the plain loop's block, trained through the hand-written gradient."""
+    x = tf.constant(rng.normal(size=(BATCH, steps, FEATURES)).astype("float32"))
+    reference, ours = twins(
+        getattr(tf_keras.layers, name)(UNITS, return_sequences=True),
+        getattr(tfrnn, name)(UNITS, return_sequences=True, jit_compile=True),
+        x,
+        rng,
+    )
+    (want_outputs, want_grads), (got_outputs, got_grads) = (
+        outputs_and_grads(layer, x, {}) for layer in (reference, ours)
+    )
+    np.testing.assert_allclose(got_outputs[0], want_outputs[0], atol=OUTPUT_TOL, rtol=0)
+    for got, want in zip(got_grads, want_grads):
+        np.testing.assert_allclose(got, want, atol=GRAD_TOL, rtol=0)
+
+
 def test_bidirectional_trains_under_xla_as_tf_keras(hand_written_runs, rng):
     x = tf.constant(rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32"))
     reference, ours = twins(

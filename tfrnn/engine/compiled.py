@@ -107,6 +107,11 @@ class CompiledRuns:
     def __init__(self) -> None:
         self._runs: dict[Any, CompiledRun] = {}
 
+    def __deepcopy__(self, memo: dict) -> CompiledRuns:
+        """A copy starts empty: the compiled functions are a cache of the
+        original's traces (and cannot be copied)."""
+        return CompiledRuns()
+
     def get(self, key: Any, run: Run) -> CompiledRun:
         if key not in self._runs:
             self._runs[key] = CompiledRun(run)
