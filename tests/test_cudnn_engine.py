@@ -11,7 +11,7 @@ from tolerances import OUTPUT_TOL
 
 import tfrnn
 from tfrnn.engine import cudnn
-from tfrnn.layers import cudnn_layers, cudnn_selection
+from tfrnn.layers import cudnn_layer_mixin, cudnn_selection
 
 SIZES = [(1, 1), (3, 5), (7, 2), (16, 9)]
 
@@ -250,7 +250,7 @@ def fake_gpu(monkeypatch):
     """Eager calls take the layers' GPU path, with CudnnRNNV3 replaced by the numpy model."""
     monkeypatch.setattr(cudnn, "_call_op", _fake_call_op)
     monkeypatch.setattr(cudnn_selection, "eager_cudnn_device", lambda: True)
-    monkeypatch.setattr(cudnn_layers, "eager_cudnn_device", lambda: True)
+    monkeypatch.setattr(cudnn_layer_mixin, "eager_cudnn_device", lambda: True)
 
 
 def _flat(outputs):
@@ -303,7 +303,7 @@ def test_cudnn_layer_gpu_path_gives_the_engine_numbers(monkeypatch, rng, cls):
     layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
     want = _flat(layer(x))
     monkeypatch.setattr(cudnn, "_call_op", _fake_call_op)
-    monkeypatch.setattr(cudnn_layers, "eager_cudnn_device", lambda: True)
+    monkeypatch.setattr(cudnn_layer_mixin, "eager_cudnn_device", lambda: True)
     for got, w in zip(_flat(layer(x)), want):
         np.testing.assert_allclose(got, w, atol=OUTPUT_TOL)
 

@@ -22,7 +22,7 @@ from tf_keras.src.layers.rnn import dropout_rnn_cell_mixin
 from tolerances import GRAD_TOL, OUTPUT_TOL
 
 import tfrnn
-from tfrnn.cells import base
+from tfrnn.cell_math import steps
 
 pytestmark = pytest.mark.usefixtures("auto_xla")  # jit_compile="auto" as users get it
 
@@ -66,13 +66,13 @@ def twins(reference, ours, x, rng, **call_kwargs):
 def hand_written_runs(monkeypatch):
     """Counts the layers run by the engine's hand-written gradient."""
     calls = collections.Counter()
-    original = base.scan_with_gradient
+    original = steps.scan_with_gradient
 
     def counted(*args, **kwargs):
         calls["hand-written"] += 1
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(base, "scan_with_gradient", counted)
+    monkeypatch.setattr(steps, "scan_with_gradient", counted)
     return calls
 
 

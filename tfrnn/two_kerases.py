@@ -33,12 +33,11 @@ def _keras3_module() -> Any:
 
 def _tf_keras_classes() -> tuple[type, ...]:
     """tf_keras's layer and symbolic tensor classes, if tf_keras is imported."""
-    if "tf_keras" not in sys.modules:
+    tf_keras = sys.modules.get("tf_keras")
+    tensors = sys.modules.get("tf_keras.src.engine.keras_tensor")
+    if tf_keras is None or tensors is None:
         return ()
-    from tf_keras.layers import Layer
-    from tf_keras.src.engine.keras_tensor import KerasTensor
-
-    return (Layer, KerasTensor)
+    return (tf_keras.layers.Layer, tensors.KerasTensor)
 
 
 def keras3_kind(value: Any) -> str | None:
@@ -136,4 +135,19 @@ def refuse_keras3_caller(layer: Any, how: str) -> None:
         "tf_keras (Keras 2) cell and the two Kerases' objects do not mix (Keras 3 would "
         "neither track its weights nor train them). "
         + _FIX_FOR_KERAS3.format(keras3_name=f"tfrnn.keras3.{name}", tf_keras_name=f"tfrnn.{name}")
+    )
+
+
+def refuse_tf_keras_caller(layer: Any, how: str) -> None:
+    """TypeError for the Keras 3 ``tfrnn.keras3`` ``layer`` called ``how``
+    tf_keras's code calls it, e.g. a tfrnn.keras3 cell inside
+    ``tf_keras.layers.RNN``."""
+    name = tfrnn_class_name(layer)
+    raise TypeError(
+        f"{name} '{layer.name}': {how}, as tf_keras's layers call it, but "
+        f"tfrnn.keras3.{name} is a Keras 3 cell and the two Kerases' objects do not mix "
+        "(tf_keras would neither track its weights nor train them). "
+        + _FIX_FOR_TF_KERAS.format(
+            keras3_name=f"tfrnn.keras3.{name}", tf_keras_name=f"tfrnn.{name}"
+        )
     )

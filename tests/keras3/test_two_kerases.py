@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 import tfrnn
+import tfrnn.keras3
 
 README = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -78,7 +79,7 @@ def test_keras3_layer_in_tf_keras_bidirectional():
 
 
 @pytest.mark.parametrize("as_list", [False, True])
-def test_keras3_cell_in_tf_keras_rnn(as_list):
+def test_keras3_cell_given_to_tf_keras_rnn(as_list):
     cell = tf.keras.layers.LSTMCell(4)
     with pytest.raises(TypeError, match="`cell` is a Keras 3 layer") as err:
         tfrnn.RNN([tfrnn.GRUCell(2), cell] if as_list else cell)
@@ -91,7 +92,7 @@ def test_keras3_cell_in_tf_keras_stacked_cells():
     assert_names_both_kerases(err, "StackedRNNCells")
 
 
-def test_tf_keras_cell_in_keras3_rnn():
+def test_tf_keras_cell_run_by_keras3_rnn():
     """Keras 3's RNN asks a cell for its states with a batch size alone, which
     is where tfrnn's code first meets it."""
     layer = keras.layers.RNN(tfrnn.LSTMCell(4))
@@ -140,3 +141,61 @@ def test_tf_keras_objects_pass():
         2,
         4,
     )
+
+
+# ---------------------------------------------------------------- the reverse
+def assert_names_tf_keras_fix(err: pytest.ExceptionInfo, class_name: str) -> None:
+    message = str(err.value)
+    assert "Keras 3" in message and "tf_keras" in message, message
+    assert f"`tfrnn.{class_name}`" in message and f"tfrnn.keras3.{class_name}" in message
+
+
+def test_tf_keras_input_to_keras3_layer():
+    import tf_keras
+
+    with pytest.raises(TypeError, match="`inputs` is a tf_keras .Keras 2. KerasTensor") as err:
+        tfrnn.keras3.LSTM(4)(tf_keras.Input((6, 3)))
+    assert_names_tf_keras_fix(err, "LSTM")
+    with pytest.raises(TypeError, match="LSTMCell 'lstm_cell") as err:
+        tfrnn.keras3.LSTMCell(4)(tf_keras.Input((3,)), [tf_keras.Input((4,))] * 2)
+    assert_names_tf_keras_fix(err, "LSTMCell")
+
+
+@pytest.mark.parametrize("foreign", ["tfrnn", "tf_keras"])
+def test_tf_keras_cell_given_to_keras3_rnn(foreign):
+    import tf_keras
+
+    cell = tfrnn.LSTMCell(4) if foreign == "tfrnn" else tf_keras.layers.LSTMCell(4)
+    with pytest.raises(TypeError, match="`cell` is a tf_keras .Keras 2. layer") as err:
+        tfrnn.keras3.RNN(cell)
+    assert_names_tf_keras_fix(err, "RNN")
+
+
+def test_keras3_cell_run_by_tf_keras_rnn():
+    import tf_keras
+
+    layer = tf_keras.layers.RNN(tfrnn.keras3.GRUCell(4))
+    with pytest.raises(TypeError, match="as tf_keras's layers call it") as err:
+        layer(np.zeros((2, 6, 3), "float32"))
+    assert_names_tf_keras_fix(err, "GRUCell")
+
+
+def test_keras3_layer_in_tf_keras_wrappers_is_refused_by_tf_keras():
+    """tf_keras checks the class before tfrnn's code runs (README quotes it)."""
+    import tf_keras
+
+    with pytest.raises(TypeError, match="The added layer must be an instance of class Layer"):
+        tf_keras.Sequential([tfrnn.keras3.LSTM(4)])
+    section = README.split("## Keras 3", 1)[1]
+    assert "The added layer must be an instance of class Layer" in section
+
+
+def test_keras3_wrappers_take_keras3_layers():
+    """Keras 3's own Sequential, Bidirectional and TimeDistributed take tfrnn.keras3 layers."""
+    x = np.random.default_rng(0).normal(size=(2, 6, 3)).astype("float32")
+    wrapped = keras.layers.Bidirectional(tfrnn.keras3.LSTM(4, return_sequences=True))
+    assert wrapped(x).shape == (2, 6, 8)
+    model = keras.Sequential(
+        [keras.Input((2, 6, 3)), keras.layers.TimeDistributed(tfrnn.keras3.GRU(4))]
+    )
+    assert model.output_shape == (None, 2, 4)

@@ -1,121 +1,58 @@
-"""What every tfrnn cell shares: the two-part step protocol, dropout masks,
-argument checks and the Keras plumbing of dense-gated cells."""
+"""What every tf_keras tfrnn cell shares: argument checks, tf_keras's
+activations as the cells' math sees them, the cell base class and the
+constructor and config of the dense-gated cells. (The step protocol and the
+math are Keras-free, in ``tfrnn.cell_math``; names that lived here are
+still importable from here.)"""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import tensorflow as tf
 import tf_keras
 from tf_keras import activations, constraints, initializers, regularizers
 
-from tfrnn.engine import bptt
-from tfrnn.engine.bptt import FusedCell, scan_with_gradient
-from tfrnn.engine.scan import ScanResult, scan
+from tfrnn.cell_math.activations import (
+    HARD_SIGMOID,
+    LINEAR,
+    RELU,
+    SIGMOID,
+    TANH,
+    TF_FUNCTIONS,
+    Activation,
+    classify,
+    hard_sigmoid_derivative,
+    linear_derivative,
+    lookup_activation,
+    relu_derivative,
+    sigmoid_derivative,
+    tanh_derivative,
+)
+from tfrnn.cell_math.dense import dropout_masks as dropout_masks  # kept importable here
+from tfrnn.cell_math.dense import project_dense as project_dense  # kept importable here
+from tfrnn.cell_math.steps import EngineCell
+from tfrnn.cell_math.steps import StepFunctions as StepFunctions  # kept importable here
+from tfrnn.cell_math.steps import cell_takes_constants as cell_takes_constants
+from tfrnn.cell_math.steps import step_functions_for as step_functions_for
+from tfrnn.cells.dense_cells import DenseCellMixin
 from tfrnn.two_kerases import refuse_keras3_arguments, refuse_keras3_caller
 
 
-class StepFunctions(NamedTuple):
-    """A cell's work for one sequence, split so the engine can hoist a part.
-
-    ``project(inputs)`` maps inputs of any leading shape (``(time, batch, f)``
-    for a whole sequence, ``(steps, batch, f)`` for a block of timesteps,
-    ``(batch, f)`` for one step) to what ``step`` reads; the engine runs it
-    on many timesteps at once. ``step(projected_t, states) -> (output,
-    new_states)`` is the recurrent part, run per timestep. ``fused``, when
-    set, is the same step split for the engine's hand-written gradient
-    (``tfrnn.engine.bptt``).
-    """
-
-    project: Callable[[tf.Tensor], Any]
-    step: Callable[[Any, list], tuple[Any, list]]
-    fused: FusedCell | None = None
-
-    def run(
-        self,
-        inputs: Any,
-        initial_states: Any,
-        initial_output: Any,
-        *,
-        hand_gradient: bool,
-        unroll: bool = False,
-        **options: Any,
-    ) -> ScanResult:
-        """The engine over time-major ``inputs``: ``scan``, or with
-        ``hand_gradient`` (training) ``scan_with_gradient`` where the step has
-        a ``fused`` form and is not unrolled. ``options``: ``mask``,
-        ``go_backwards``, ``zero_output_for_mask``, ``return_all_outputs``."""
-        if hand_gradient and self.fused is not None and not unroll and bptt.applies_here():
-            return scan_with_gradient(
-                self.fused,
-                inputs,
-                tf.nest.flatten(initial_states),
-                project=self.project,
-                **options,
-            )
-        returned = []  # the structure of what the step returned, seen as it is traced
-
-        def step(projected, states, *extra):
-            output, new_states = self.step(projected, states, *extra)
-            returned.append(tf.nest.map_structure(lambda _: None, output))
-            return output, new_states
-
-        result = scan(
-            step,
-            inputs,
-            initial_states,
-            initial_output,
-            unroll=unroll,
-            time_major=True,
-            project=self.project,
-            **options,
-        )
-        return _with_output_structure(result, returned[0]) if returned else result
+def keras2_activation(fn: Callable) -> Activation:
+    """A tf_keras activation function as the cells' math sees it (its kind,
+    and its derivative from its output where there is one: tanh, sigmoid,
+    Keras 2's hard_sigmoid, relu, linear)."""
+    return classify(fn, _TF_KERAS_ACTIVATIONS)
 
 
-def _with_output_structure(result: ScanResult, structure: Any) -> ScanResult:
-    """``result`` with its outputs in ``structure`` (as tf_keras returns a
-    cell's nested output: a list where the cell's call returned a list)."""
-    if not tf.nest.is_nested(structure):
-        return result
-
-    def pack(value):
-        return (
-            None if value is None else tf.nest.pack_sequence_as(structure, tf.nest.flatten(value))
-        )
-
-    return result._replace(last_output=pack(result.last_output), outputs=pack(result.outputs))
-
-
-def _sigmoid_grad(y):
-    return y * (1.0 - y)
-
-
-def _tanh_grad(y):
-    return 1.0 - y * y
-
-
-def _hard_sigmoid_grad(y):
-    inside = tf.logical_and(y > 0.0, y < 1.0)
-    return tf.where(inside, tf.constant(0.2, y.dtype), tf.zeros_like(y))
-
-
-def _relu_grad(y):
-    return tf.cast(y > 0.0, y.dtype)
-
-
-def _linear_grad(y):
-    return tf.ones_like(y)
-
-
-_DERIVATIVES = (
-    ((activations.tanh, tf.tanh, tf.math.tanh, tf.nn.tanh), _tanh_grad),
-    ((activations.sigmoid, tf.sigmoid, tf.math.sigmoid, tf.nn.sigmoid), _sigmoid_grad),
-    ((activations.hard_sigmoid,), _hard_sigmoid_grad),
-    ((activations.relu, tf.nn.relu), _relu_grad),
-    ((activations.linear,), _linear_grad),
+_TF_KERAS_ACTIVATIONS = (
+    ((activations.tanh,), TANH, tanh_derivative),
+    ((activations.sigmoid,), SIGMOID, sigmoid_derivative),
+    ((activations.hard_sigmoid,), HARD_SIGMOID, hard_sigmoid_derivative(0.2)),
+    ((activations.relu,), RELU, relu_derivative),
+    ((activations.linear,), LINEAR, linear_derivative),
+    *TF_FUNCTIONS,
 )
 
 
@@ -123,10 +60,7 @@ def derivative_from_output(fn: Callable) -> Callable | None:
     """``y -> f'(x)`` for an activation ``y = f(x)`` whose derivative its
     output gives (tanh, sigmoid, Keras 2's hard_sigmoid, relu, linear);
     None for any other."""
-    for functions, derivative in _DERIVATIVES:
-        if any(fn is f for f in functions):
-            return derivative
-    return None
+    return keras2_activation(fn).derivative
 
 
 def check_units(layer_name: str, units: Any, what: str = "units") -> int:
@@ -150,14 +84,8 @@ def check_rate(layer_name: str, rate: Any, what: str) -> float:
 
 
 def get_activation(layer_name: str, identifier: Any, what: str) -> Callable:
-    try:
-        return activations.get(identifier)
-    except (ValueError, TypeError) as err:
-        raise ValueError(
-            f"Layer '{layer_name}': unknown `{what}` {identifier!r}. Use a tf_keras "
-            "activation name such as 'tanh', 'sigmoid', 'hard_sigmoid', 'relu' or "
-            "'linear', or a callable."
-        ) from err
+    """tf_keras's activation ``identifier``, or a ValueError naming the layer."""
+    return lookup_activation(layer_name, identifier, what, activations.get, "tf_keras")
 
 
 def check_cell(owner: str, cell: Any) -> None:
@@ -180,43 +108,11 @@ def check_cell(owner: str, cell: Any) -> None:
         )
 
 
-def dropout_masks(
-    sample: tf.Tensor, rate: float, count: int, training: Any
-) -> list[tf.Tensor] | None:
-    """``count`` inverted-dropout masks shaped like ``sample``; None if unused.
-
-    One mask set is drawn per sequence and reused at every timestep. Outside
-    training the masks are all ones, so callers skip them (return None) when
-    ``training`` is statically False or the rate is zero.
-    """
-    if rate <= 0.0 or training is False or training is None:
-        return None
-    ones = tf.ones_like(sample)
-
-    def dropped():
-        return [tf.nn.dropout(ones, rate=rate) for _ in range(count)]
-
-    if training is True:
-        return dropped()
-    return tf.__internal__.smart_cond.smart_cond(training, dropped, lambda: [ones] * count)
-
-
-def project_dense(inputs: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | None) -> tf.Tensor:
-    """``inputs @ kernel + bias`` over any leading shape, as one GEMM."""
-    flat = inputs if inputs.shape.rank == 2 else tf.reshape(inputs, [-1, tf.shape(inputs)[-1]])
-    out = tf.matmul(flat, kernel)
-    if bias is not None:  # next to the matmul, so grappler fuses the two
-        out = tf.nn.bias_add(out, bias)
-    if inputs.shape.rank == 2:
-        return out
-    return tf.reshape(out, tf.concat([tf.shape(inputs)[:-1], tf.shape(kernel)[-1:]], axis=0))
-
-
 def _has_one_state(cell: Any) -> bool:
     return not isinstance(cell.state_size, (list, tuple))
 
 
-class RecurrentCell(tf_keras.layers.Layer):
+class RecurrentCell(EngineCell, tf_keras.layers.Layer):
     """Base of tfrnn cells: a Keras cell (``call(inputs, states)``) that can
     also hand the engine its work split into projection and step."""
 
@@ -230,24 +126,6 @@ class RecurrentCell(tf_keras.layers.Layer):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         refuse_keras3_arguments(self, inputs=args, **kwargs)
         return super().__call__(*args, **kwargs)
-
-    def step_functions(self, step_sample: tf.Tensor, training: Any = None) -> StepFunctions:
-        """The projection and step closures for one sequence.
-
-        ``step_sample`` is one timestep of input, ``(batch, ...)``; it fixes
-        the shapes of the dropout masks, which are drawn here, once.
-        """
-        raise NotImplementedError(f"{type(self).__name__} must define step_functions")
-
-    def takes_constants(self) -> bool:
-        """Whether ``step_functions`` reads ``constants`` (a keyword argument
-        it then accepts); no single built-in cell does."""
-        return False
-
-    def trains_by_hand_gradient(self) -> bool:
-        """Whether a training run differentiates by the engine's hand-written
-        gradient (``tfrnn.engine.bptt``) instead of automatic differentiation."""
-        return False
 
     def call(self, inputs, states, training=None):
         """One step. As in tf_keras, a cell with one state given it as a tensor
@@ -278,13 +156,12 @@ class RecurrentCell(tf_keras.layers.Layer):
         return zeros[0] if _has_one_state(self) else zeros
 
 
-class DenseGatedCell(RecurrentCell):
-    """Shared constructor, weights and config of SimpleRNN/GRU/LSTM cells.
+class DenseGatedCell(DenseCellMixin, RecurrentCell):
+    """Shared constructor and config of tf_keras's SimpleRNN/GRU/LSTM cells;
+    their weights and math are ``DenseCellMixin``'s (both Kerases share them).
 
-    A subclass sets ``gates`` (1, 3 or 4) and writes ``step_functions``.
+    A subclass mixes in its kind (``SimpleRNNCellMixin``, ...) first.
     """
-
-    gates = 1
 
     def __init__(
         self,
@@ -324,99 +201,8 @@ class DenseGatedCell(RecurrentCell):
         self.dropout = check_rate(self.name, dropout, "dropout")
         self.recurrent_dropout = check_rate(self.name, recurrent_dropout, "recurrent_dropout")
 
-    @property
-    def state_size(self):
-        return self.units
-
-    @property
-    def output_size(self):
-        return self.units
-
-    def bias_shape(self) -> tuple[int, ...]:
-        return (self.gates * self.units,)
-
-    def bias_initializer_for_build(self):
-        return self.bias_initializer
-
-    def build(self, input_shape):
-        input_dim = tf.TensorShape(input_shape)[-1]
-        if input_dim is None:
-            raise ValueError(
-                f"Layer '{self.name}': the last (feature) axis of the input must be "
-                f"known, got input shape {input_shape}."
-            )
-        width = self.gates * self.units
-        self.kernel = self.add_weight(
-            shape=(input_dim, width),
-            name="kernel",
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.recurrent_kernel = self.add_weight(
-            shape=(self.units, width),
-            name="recurrent_kernel",
-            initializer=self.recurrent_initializer,
-            regularizer=self.recurrent_regularizer,
-            constraint=self.recurrent_constraint,
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                shape=self.bias_shape(),
-                name="bias",
-                initializer=self.bias_initializer_for_build(),
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        else:
-            self.bias = None
-        self.built = True
-
-    def weight_tensors(self) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
-        """kernel, recurrent_kernel and bias (or None), each read once per
-        sequence so the loop body reuses one value (and one mixed-precision
-        cast) instead of reading the variable at every step."""
-        bias = None if self.bias is None else tf.convert_to_tensor(self.bias)
-        return tf.convert_to_tensor(self.kernel), tf.convert_to_tensor(self.recurrent_kernel), bias
-
-    def fused_cell(
-        self, weights, input_masks, recurrent_masks, **step_options
-    ) -> FusedCell | None:
-        """This cell's step for the engine's hand-written gradient, or None
-        where it has none: ``weights`` is (kernel, bias, recurrent_kernel) as
-        the step reads them, the masks its dropout masks, ``step_options``
-        what ``fused_step`` takes. Recurrent dropout must use one mask."""
-        if recurrent_masks and len(recurrent_masks) > 1:
-            return None
-        parts = self.fused_step(**step_options)
-        if parts is None:
-            return None
-        kernel, bias, recurrent_kernel = weights
-        return FusedCell(
-            gates=self.gates,
-            kernel=kernel,
-            bias=bias,
-            recurrent_kernel=recurrent_kernel,
-            input_masks=input_masks,
-            operand_mask=recurrent_masks[0] if recurrent_masks else None,
-            **parts,
-        )
-
-    def fused_step(self, **step_options) -> dict[str, Any] | None:
-        """The cell-specific ``FusedCell`` fields (``forward``, ``backward``,
-        ``saved_sizes``, ...), or None: the step keeps automatic gradients."""
-        return None
-
-    def dropout_mask_count(self) -> int:
-        """Dropout masks per sequence: one per gate with ``implementation=1``."""
-        return self.gates if getattr(self, "implementation", 2) == 1 else 1
-
-    def trains_by_hand_gradient(self) -> bool:
-        """Whether a training run differentiates by the engine's hand-written
-        gradient (``fused_cell`` gives a FusedCell)."""
-        if self.recurrent_dropout > 0.0 and self.dropout_mask_count() > 1:
-            return False
-        return self.fused_step() is not None
+    def math_activation(self, fn: Any) -> Activation:
+        return keras2_activation(fn)
 
     def get_config(self):
         config = {
@@ -438,51 +224,3 @@ class DenseGatedCell(RecurrentCell):
         if not self.enable_caching_device:  # tf_keras writes only the non-default
             config["enable_caching_device"] = False
         return {**super().get_config(), **config}
-
-
-def _accepts(fn: Callable, name: str) -> bool:
-    return name in inspect.signature(fn).parameters
-
-
-def cell_takes_constants(cell: Any) -> bool:
-    """Whether ``cell`` reads the RNN's ``constants`` at each step."""
-    if isinstance(cell, RecurrentCell):
-        return cell.takes_constants()
-    return _accepts(cell.call, "constants")
-
-
-def step_functions_for(
-    cell: Any, step_sample: tf.Tensor, training: Any = None, constants: list | None = None
-) -> StepFunctions:
-    """StepFunctions of any cell: tfrnn cells split projection from the step;
-    any other Keras cell (``call(inputs, states[, constants][, training])``)
-    runs whole at each step."""
-    if isinstance(cell, RecurrentCell):
-        if not constants:
-            return cell.step_functions(step_sample, training)
-        if not cell.takes_constants():
-            raise ValueError(
-                f"Cell '{cell.name}' ({type(cell).__name__}) takes no `constants`; pass "
-                "constants only to an RNN whose cell's call accepts them."
-            )
-        return cell.step_functions(step_sample, training, constants=constants)
-    call = cell.call
-    kwargs = {}
-    if _accepts(call, "training"):
-        kwargs["training"] = training
-    if constants:
-        if not _accepts(call, "constants"):
-            raise ValueError(
-                f"Cell {getattr(cell, 'name', cell)!r} does not accept `constants` (its "
-                "call has no `constants` argument)."
-            )
-        kwargs["constants"] = constants
-    run = cell.__call__ if callable(cell) else call
-
-    def step(inputs, states):
-        output, new_states = run(inputs, states, **kwargs)
-        if not tf.nest.is_nested(new_states):
-            new_states = [new_states]
-        return output, new_states
-
-    return StepFunctions(lambda inputs: inputs, step)

@@ -31,7 +31,8 @@ from tfrnn.export.loop import builtin_scan
 from tfrnn.layers.bidirectional import Bidirectional
 from tfrnn.layers.conv_lstm import ConvLSTM
 from tfrnn.layers.lstm import LSTM
-from tfrnn.layers.rnn import RNN, _state_sizes
+from tfrnn.layers.recurrent_call import state_sizes
+from tfrnn.layers.rnn import RNN
 
 
 def recurrent_layers(model: tf_keras.Model) -> list[RNN]:
@@ -91,7 +92,7 @@ def state_names(layer: RNN) -> list[str]:
     """What a streaming signature calls each of ``layer``'s states (after
     ``<layer>_``): ``h``, and ``c`` for LSTM and ConvLSTM cells; ``cell<k>_h`` ...
     for the k-th cell of a stack; ``state_<i>`` for the states of other cells."""
-    count = len(tf.nest.flatten(_state_sizes(layer.cell)))
+    count = len(tf.nest.flatten(state_sizes(layer.cell)))
     names = _cell_state_names(layer.cell)
     if names is None or len(names) != count:
         names = [f"state_{i}" for i in range(count)]
@@ -126,7 +127,7 @@ def state_specs(model: tf_keras.Model, batch: int | None) -> list[tuple[RNN, lis
                 "export it with streaming=False."
             )
         layer_batch = getattr(layer, "_stateful_batch", None) if layer.stateful else batch
-        sizes = tf.nest.flatten(_state_sizes(layer.cell))
+        sizes = tf.nest.flatten(state_sizes(layer.cell))
         plan.append(
             (
                 layer,

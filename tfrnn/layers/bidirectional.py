@@ -1,4 +1,5 @@
-"""Bidirectional: run a recurrent layer forwards and backwards, then merge."""
+"""Bidirectional (tf_keras): run a recurrent layer forwards and backwards, then
+merge (``BidirectionalCall``)."""
 
 from __future__ import annotations
 
@@ -8,45 +9,16 @@ from typing import Any
 import tensorflow as tf
 import tf_keras
 
-from tfrnn.layers.cudnn_selection import bidirectional_halves
+from tfrnn.layers.bidirectional_call import MERGE_MODES as MERGE_MODES  # kept importable
+from tfrnn.layers.bidirectional_call import BidirectionalCall, cell_classes, check_merge_mode
 from tfrnn.layers.rnn import (
     BatchIndependent,
     call_with_extras,
     split_list_inputs,
     symbolic_extras,
-    with_time_steps,
 )
 from tfrnn.saving import deserialize_layer
 from tfrnn.two_kerases import refuse_keras3_arguments
-
-MERGE_MODES = ("concat", "sum", "mul", "ave", None)
-
-
-def _merge(mode: str | None, forward: tf.Tensor, backward: tf.Tensor):
-    if mode == "concat":
-        return tf.concat([forward, backward], axis=-1)
-    if mode == "sum":
-        return forward + backward
-    if mode == "mul":
-        return forward * backward
-    if mode == "ave":
-        return (forward + backward) / 2
-    return [forward, backward]
-
-
-def _cell_classes(layer: tf_keras.layers.Layer) -> dict[str, type]:
-    """Class name -> class of ``layer``'s cell and the cells nested in it, so a
-    copy rebuilt from the config finds cell classes that are not registered
-    (as tf_keras's Bidirectional does)."""
-    classes: dict[str, type] = {}
-    pending = [getattr(layer, "cell", None)]
-    while pending:
-        cell = pending.pop()
-        if cell is None:
-            continue
-        classes[type(cell).__name__] = type(cell)
-        pending.extend(getattr(cell, "cells", None) or [])
-    return classes
 
 
 def _unshared(config: Any) -> Any:
@@ -71,12 +43,12 @@ def _copy_layer(layer: tf_keras.layers.Layer, flip_direction: bool) -> tf_keras.
     if flip_direction:
         config["go_backwards"] = not config["go_backwards"]
     if "custom_objects" in inspect.signature(type(layer).from_config).parameters:
-        return type(layer).from_config(config, custom_objects=_cell_classes(layer))
+        return type(layer).from_config(config, custom_objects=cell_classes(layer))
     return type(layer).from_config(config)
 
 
 @tf_keras.saving.register_keras_serializable(package="tfrnn")
-class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
+class Bidirectional(BatchIndependent, BidirectionalCall, tf_keras.layers.Layer):
     """Bidirectional wrapper for recurrent layers (tf_keras's arguments).
 
     Args:
@@ -101,26 +73,13 @@ class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
                 f"Bidirectional '{name}' wraps a recurrent layer (one with "
                 f"`go_backwards`), got {layer!r}."
             )
-        if merge_mode not in MERGE_MODES:
-            raise ValueError(
-                f"Bidirectional '{name}': merge_mode must be one of {MERGE_MODES}, "
-                f"got {merge_mode!r}."
-            )
+        check_merge_mode(name, merge_mode)
         super().__init__(**kwargs)
         self._layer_config = _unshared(tf_keras.layers.serialize(layer))
-        self.forward_layer = _copy_layer(layer, flip_direction=False)
-        if backward_layer is None:
-            self.backward_layer = _copy_layer(layer, flip_direction=True)
-            self._backward_layer_config = None
-        else:
-            self._check_backward_layer(layer, backward_layer)
-            self.backward_layer = backward_layer
+        self._backward_layer_config = None
+        if backward_layer is not None:
             self._backward_layer_config = _unshared(tf_keras.layers.serialize(backward_layer))
-        self.forward_layer._name = "forward_" + self.forward_layer.name
-        self.backward_layer._name = "backward_" + self.backward_layer.name
-        for direction in (self.forward_layer, self.backward_layer):
-            if hasattr(direction, "zero_output_for_mask"):
-                direction.zero_output_for_mask = direction.return_sequences
+        self.setup_directions(layer, backward_layer, merge_mode, weights)
         # The wrapped layer itself, never built, as tf_keras keeps it: `.keras`
         # files then hold `layer/` (empty), `forward_layer/` and
         # `backward_layer/`, the layout tf_keras reads and writes. Not tracked
@@ -128,35 +87,12 @@ class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
         self._setattr_tracking = False
         self.layer = layer
         self._setattr_tracking = True
-        self.merge_mode = merge_mode
-        if weights:
-            # Set once the wrapper is built (its weights are the forward
-            # half's, then the backward half's). On the halves they would
-            # never be set: the wrapper builds them, so their first call does
-            # not run the build step that sets initial weights.
-            self._initial_weights = list(weights)
-        self.stateful = layer.stateful
-        self.return_sequences = layer.return_sequences
-        self.return_state = layer.return_state
-        self.supports_masking = True
-        self._num_constants = 0
-        # Run two qualifying halves as one bidirectional cuDNN call (see
-        # cudnn_selection.bidirectional_halves). Export turns this off while it
-        # traces, so each half's sequence computation can be swapped.
-        self._fuse_halves = True
 
-    def _check_backward_layer(self, layer, backward_layer):
-        if backward_layer.go_backwards == layer.go_backwards:
-            raise ValueError(
-                f"Bidirectional '{self.name}': backward_layer.go_backwards must be the "
-                "opposite of layer.go_backwards."
-            )
-        for attr in ("stateful", "return_sequences", "return_state"):
-            if getattr(layer, attr) != getattr(backward_layer, attr):
-                raise ValueError(
-                    f"Bidirectional '{self.name}': forward and backward layers must agree "
-                    f"on `{attr}` ({getattr(layer, attr)} vs {getattr(backward_layer, attr)})."
-                )
+    def copy_direction(self, layer, flip_direction):
+        return _copy_layer(layer, flip_direction)
+
+    def rename_direction(self, layer, prefix):
+        layer._name = prefix + layer.name
 
     def __call__(self, inputs, initial_state=None, constants=None, **kwargs):
         inputs, initial_state, constants = split_list_inputs(
@@ -183,98 +119,6 @@ class Bidirectional(BatchIndependent, tf_keras.layers.Layer):
         if constants is not None:
             kwargs["constants"] = constants
         return super().__call__(inputs, **kwargs)
-
-    def build(self, input_shape):
-        with tf.name_scope(self.forward_layer.name):
-            self.forward_layer.build(input_shape)
-        with tf.name_scope(self.backward_layer.name):
-            self.backward_layer.build(input_shape)
-        self.built = True
-
-    def call(self, inputs, mask=None, training=None, initial_state=None, constants=None):
-        inputs, initial_state, constants = split_list_inputs(
-            inputs, initial_state, constants, self._num_constants
-        )
-        forward_kwargs, backward_kwargs = {}, {}
-        if mask is not None:
-            forward_kwargs["mask"] = backward_kwargs["mask"] = mask
-        if training is not None:
-            forward_kwargs["training"] = backward_kwargs["training"] = training
-        if constants is not None:
-            forward_kwargs["constants"] = backward_kwargs["constants"] = constants
-        if initial_state is not None:
-            half = len(initial_state) // 2
-            forward_kwargs["initial_state"] = list(initial_state[:half])
-            backward_kwargs["initial_state"] = list(initial_state[half:])
-        # Two qualifying tfrnn LSTM (or GRU) halves: one bidirectional cuDNN call on a GPU.
-        halves = None
-        if self._fuse_halves:
-            halves = bidirectional_halves(
-                self.forward_layer,
-                self.backward_layer,
-                inputs,
-                mask,
-                training,
-                initial_state,
-                constants,
-            )
-        if halves is None:
-            halves = (
-                self.forward_layer(inputs, **forward_kwargs),
-                self.backward_layer(inputs, **backward_kwargs),
-            )
-        forward, backward = halves
-        states = []
-        if self.return_state:
-            states = list(forward[1:]) + list(backward[1:])
-            forward, backward = forward[0], backward[0]
-        if self.return_sequences:
-            time_axis = 0 if getattr(self.forward_layer, "time_major", False) else 1
-            steps = tf.nest.flatten(inputs)[0].shape[time_axis]
-            forward = with_time_steps(forward, steps, time_axis)
-            backward = with_time_steps(tf.reverse(backward, [time_axis]), steps, time_axis)
-        output = _merge(self.merge_mode, forward, backward)
-        if self.return_state:
-            return (output if isinstance(output, list) else [output]) + states
-        return output
-
-    def compute_output_shape(self, input_shape):
-        forward = self.forward_layer.compute_output_shape(input_shape)
-        states = []
-        if self.return_state:
-            states = list(forward[1:]) * 2
-            forward = forward[0]
-        forward = tf.TensorShape(forward)
-        if self.merge_mode == "concat":
-            dims = forward.as_list()
-            dims[-1] = None if dims[-1] is None else dims[-1] * 2
-            output = [tf.TensorShape(dims)]
-        elif self.merge_mode is None:
-            output = [forward, forward]
-        else:
-            output = [forward]
-        output = output + states
-        return output[0] if len(output) == 1 else output
-
-    def compute_mask(self, inputs, mask):
-        mask = tf.nest.flatten(mask)[0] if mask is not None else None
-        output_mask = mask if self.return_sequences else None
-        masks = [output_mask, output_mask] if self.merge_mode is None else [output_mask]
-        if self.return_state:
-            n_states = len(tf.nest.flatten(self.forward_layer.states)) * 2
-            masks += [None] * n_states
-        return masks[0] if len(masks) == 1 else masks
-
-    def reset_states(self, states=None):
-        """Reset both directions' states (forward half, then backward half)."""
-        if states is None:
-            self.forward_layer.reset_states()
-            self.backward_layer.reset_states()
-            return
-        states = list(states)
-        half = len(states) // 2
-        self.forward_layer.reset_states(states[:half])
-        self.backward_layer.reset_states(states[half:])
 
     def get_config(self):
         config = {"layer": self._layer_config, "merge_mode": self.merge_mode}

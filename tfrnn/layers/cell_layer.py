@@ -1,129 +1,24 @@
-"""CellLayer: the shape of SimpleRNN, GRU and LSTM (an RNN that builds its
-own cell from flat arguments and exposes them as attributes)."""
+"""CellLayer: the shape of tf_keras's SimpleRNN, GRU and LSTM (an RNN that
+builds its own cell from flat arguments and exposes them as attributes)."""
 
 from __future__ import annotations
-
-import inspect
-from typing import Any, ClassVar
 
 import tf_keras
 from tf_keras import regularizers
 
-from tfrnn.compat.convert import convert_layer_weights
-from tfrnn.layers.legacy_args import translate_legacy_kwargs
+from tfrnn.layers.cell_layer_mixin import CellLayerMixin
 from tfrnn.layers.rnn import RNN
 
-_RNN_ARGS = (
-    "return_sequences",
-    "return_state",
-    "go_backwards",
-    "stateful",
-    "unroll",
-    "time_major",
-    "jit_compile",
-)
-_BASE_LAYER_KEYS = ("name", "trainable", "dtype")
 
+class CellLayer(CellLayerMixin, RNN):
+    """An RNN over a cell of ``cell_class`` built from the layer's arguments
+    (``CellLayerMixin``), as a tf_keras layer."""
 
-def _cell_arg_names(cell_class: type) -> tuple[str, ...]:
-    """The keyword arguments a cell class takes, its bases' included."""
-    names: list[str] = []
-    for klass in cell_class.__mro__:
-        if klass is tf_keras.layers.Layer:
-            break
-        if "__init__" not in klass.__dict__:
-            continue
-        for name, p in inspect.signature(klass.__init__).parameters.items():
-            if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD and name not in names:
-                names.append(name)
-    return tuple(names)
+    def sequence_input_spec(self):
+        return tf_keras.layers.InputSpec(ndim=3)
 
-
-class CellLayer(RNN):
-    """An RNN over a cell of ``cell_class`` built from the layer's arguments.
-
-    ``positional_args`` name the cell's leading arguments (``units``, or
-    ``filters, kernel_size``); every other cell argument is a keyword and
-    is exposed read-only as a layer attribute.
-    """
-
-    cell_class: ClassVar[type]
-    cell_name: ClassVar[str]
-    positional_args: ClassVar[tuple[str, ...]] = ("units",)
-    _cell_args: ClassVar[tuple[str, ...]] = ()
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "cell_class" in cls.__dict__:
-            cls._cell_args = _cell_arg_names(cls.cell_class)
-            for name in cls._cell_args:
-                if not hasattr(cls, name):
-                    setattr(cls, name, property(lambda self, n=name: getattr(self.cell, n)))
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        layer_class = type(self).__name__
-        if len(args) > len(self.positional_args):
-            raise TypeError(
-                f"{layer_class} takes {len(self.positional_args)} positional argument(s) "
-                f"({', '.join(self.positional_args)}), got {len(args)}."
-            )
-        for name, value in zip(self.positional_args, args):
-            if value is None:  # a subclass forwarding its own default
-                continue
-            if name in kwargs:
-                raise TypeError(f"{layer_class} got `{name}` both by position and by name.")
-            kwargs[name] = value
-        kwargs = translate_legacy_kwargs(layer_class, kwargs)
-        legacy_weights = kwargs.pop("weights", None)
-        positional = [kwargs.pop(name, None) for name in self.positional_args]
-        if None in positional:
-            raise TypeError(
-                f"{layer_class} needs {', '.join(f'`{n}`' for n in self.positional_args)}; got "
-                + ", ".join(f"{n}={v!r}" for n, v in zip(self.positional_args, positional))
-                + "."
-            )
-        cell_kwargs = {k: kwargs.pop(k) for k in self._cell_args if k in kwargs}
-        rnn_kwargs = {k: kwargs.pop(k) for k in _RNN_ARGS if k in kwargs}
-        if cell_kwargs.get("implementation") == 0:
-            cell_kwargs["implementation"] = 1
-        try:
-            cell = self.cell_class(
-                *positional,
-                name=self.cell_name,
-                dtype=kwargs.get("dtype"),
-                trainable=kwargs.get("trainable", True),
-                **cell_kwargs,
-            )
-        except (ValueError, TypeError) as err:
-            # The cell's checks name the cell; say which layer the argument came from.
-            layer_name = kwargs.get("name") or layer_class
-            raise type(err)(f"{layer_class} layer '{layer_name}': {err}") from err
-        super().__init__(cell, **rnn_kwargs, **kwargs)
-        self.input_spec = tf_keras.layers.InputSpec(ndim=3)
-        self._legacy_weights = legacy_weights
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        if self._legacy_weights is not None:
-            # `weights=` in any Keras generation's layout, converted once the shapes exist.
-            weights, self._legacy_weights = self._legacy_weights, None
-            self.set_weights(
-                convert_layer_weights(type(self).__name__, weights, self.get_config())
-            )
+    def serialized_activity_regularizer(self):
+        return regularizers.serialize(self.activity_regularizer)
 
     def call(self, inputs, mask=None, training=None, initial_state=None):
         return super().call(inputs, mask=mask, training=training, initial_state=initial_state)
-
-    def get_config(self):
-        cell_config = self.cell.get_config()
-        for key in _BASE_LAYER_KEYS:
-            cell_config.pop(key, None)
-        config = super().get_config()
-        del config["cell"]
-        config.update(cell_config)
-        config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
-        return config
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        return cls(**config)

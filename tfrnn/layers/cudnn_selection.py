@@ -30,9 +30,9 @@ from typing import Any, ClassVar
 import tensorflow as tf
 from tensorflow.python.eager import context as eager_context
 from tensorflow.python.saved_model import save_context
-from tf_keras import activations
 
-from tfrnn.cells.base import dropout_masks
+from tfrnn.cell_math.activations import SIGMOID, TANH
+from tfrnn.cell_math.dense import dropout_masks
 from tfrnn.engine import cudnn
 from tfrnn.engine.compiled import CompiledRun, in_xla_context, run_sequence
 from tfrnn.engine.scan import ScanResult
@@ -51,10 +51,6 @@ def check_use_cudnn(layer_name: str, use_cudnn: Any) -> str | bool:
     raise ValueError(
         f"Layer '{layer_name}': `use_cudnn` must be 'auto', True or False, got {use_cudnn!r}."
     )
-
-
-def _is(fn: Any, *candidates: Any) -> bool:
-    return any(fn is c for c in candidates)
 
 
 # ------------------------------------------------------------ device choice
@@ -270,9 +266,10 @@ class CudnnSelection:
     def cudnn_blocker(self) -> str | None:
         """Why this config cannot run on cuDNN, or None when it can."""
         cell = self.cell
-        if not _is(cell.activation, activations.tanh, tf.tanh, tf.math.tanh):
+        math = cell.cell_math()
+        if math.activation.kind != TANH:
             return "activation must be 'tanh'"
-        if not _is(cell.recurrent_activation, activations.sigmoid, tf.sigmoid, tf.math.sigmoid):
+        if math.recurrent_activation.kind != SIGMOID:
             return "recurrent_activation must be 'sigmoid'"
         if not cell.use_bias:
             return "use_bias must be True"

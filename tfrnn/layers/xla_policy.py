@@ -39,8 +39,8 @@ from typing import Any
 import tensorflow as tf
 from tensorflow.python.eager import record
 
-from tfrnn.cells.base import DenseGatedCell, RecurrentCell
-from tfrnn.cells.stacked import StackedRNNCells
+from tfrnn.cell_math.steps import CellStack, EngineCell
+from tfrnn.cells.dense_cells import DenseCellMixin
 from tfrnn.engine.compiled import can_compile_here
 
 AUTO = "auto"
@@ -70,8 +70,8 @@ def check_jit_compile(layer_name: str, value: Any) -> str | bool:
 def _kernel_values(cell: Any) -> int | None:
     """The largest recurrent kernel (units x gates x units) of a SimpleRNN,
     GRU or LSTM cell or a stack of them; None for any other cell."""
-    cells = cell.cells if isinstance(cell, StackedRNNCells) else [cell]
-    if not all(isinstance(c, DenseGatedCell) for c in cells):
+    cells = cell.cells if isinstance(cell, CellStack) else [cell]
+    if not all(isinstance(c, DenseCellMixin) for c in cells):
         return None
     return max(c.units * c.gates * c.units for c in cells)
 
@@ -80,7 +80,7 @@ def _gradient_allowed(cell: Any, training: Any) -> bool:
     """No gradient can be taken here, or it would be the hand-written one."""
     if not record.could_possibly_record():
         return True
-    return training is True and isinstance(cell, RecurrentCell) and cell.trains_by_hand_gradient()
+    return training is True and isinstance(cell, EngineCell) and cell.trains_by_hand_gradient()
 
 
 def compiles(layer: Any, training: Any, batch: int | None) -> bool:
