@@ -204,6 +204,25 @@ def test_cli_output_name_is_checked_before_converting(tmp_path, rng, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.hdf5", "old.h5"]
 
 
+def test_config_problems_name_the_flag(tmp_path, rng, capsys):
+    """A --config that does not exist is 'no such file'; a weights-only file
+    without one names --config as the command line spells it."""
+    weights = [
+        ("lstm_1/kernel:0", rng.normal(0, 0.5, (D, 4 * U))),
+        ("lstm_1/recurrent_kernel:0", rng.normal(0, 0.5, (U, 4 * U))),
+        ("lstm_1/bias:0", rng.normal(0, 0.5, 4 * U)),
+    ]
+    src = tmp_path / "weights.h5"
+    write_named(src, [("lstm_1", weights)], keras_version="2.2.4", backend="tensorflow")
+    dst = tmp_path / "out.keras"
+    assert main([str(src), "--config", str(tmp_path / "nonexist.json"), "-o", str(dst)]) == 2
+    assert re.search(r"--config \S*nonexist\.json: no such file", capsys.readouterr().err)
+    assert main([str(src), "-o", str(dst)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "weights.h5: a weights-only file" in err and "--config on the command line" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights.h5"]
+
+
 def test_cli_bad_input_exit_2_nothing_left(tmp_path, capsys):
     (tmp_path / "junk.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 40)
     dst = tmp_path / "out.h5"
