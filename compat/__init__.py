@@ -1,7 +1,9 @@
 """tfrnn.compat: readers for weights and configs saved by Keras 0.x, 1.x and 2.x.
 
 ``detect_generation`` and ``convert_layer_weights`` need only numpy and h5py;
-``load_legacy_weights`` and ``load_legacy_model`` build tf_keras models.
+``load_legacy_model`` builds tf_keras models of tfrnn layers, or with
+``keras=3`` Keras 3 models of tfrnn.keras3 layers; ``load_legacy_weights``
+loads into either.
 """
 
 from tfrnn.compat.convert import convert_layer_weights

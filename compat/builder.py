@@ -1,38 +1,41 @@
-"""Build a tf_keras model with tfrnn recurrent layers from a ModelSpec."""
+"""Build a model with tfrnn recurrent layers from a ModelSpec, in the Keras a
+``Target`` names (tf_keras with ``tfrnn``, or Keras 3 with ``tfrnn.keras3``)."""
 
 from __future__ import annotations
 
-import tf_keras
+from typing import Any
+
 from tfrnn.compat.layer_configs import LayerSpec
 from tfrnn.compat.model_configs import ModelSpec
-
-import tfrnn
+from tfrnn.compat.targets import Target
 
 TFRNN_CLASSES = ("LSTM", "GRU", "SimpleRNN", "ConvLSTM2D", "CuDNNLSTM", "CuDNNGRU")
 
 
-def _tfrnn_class(name: str, layer: str) -> type:
-    cls = getattr(tfrnn, name, None)
+def _tfrnn_class(target: Target, name: str, layer: str) -> type:
+    cls = getattr(target.recurrent, name, None)
     if cls is None:
         raise ValueError(
-            f"Layer '{layer}': the config needs tfrnn.{name}, which this tfrnn does not provide."
+            f"Layer '{layer}': the config needs {target.recurrent.__name__}.{name}, which "
+            "this tfrnn does not provide."
         )
     return cls
 
 
-def make_layer(spec: LayerSpec) -> tf_keras.layers.Layer:
+def make_layer(spec: LayerSpec, target: Target) -> Any:
     """The layer object for one spec (wrappers build their inner layer too)."""
+    config = target.adapt(spec.class_name, spec.config)
     if spec.class_name in TFRNN_CLASSES:
-        return _tfrnn_class(spec.class_name, spec.name)(**spec.config)
+        return _tfrnn_class(target, spec.class_name, spec.name)(**config)
     if spec.class_name == "Bidirectional":
-        cls = _tfrnn_class("Bidirectional", spec.name)
-        return cls(make_layer(spec.inner), **spec.config)
+        cls = _tfrnn_class(target, "Bidirectional", spec.name)
+        return cls(make_layer(spec.inner, target), **config)
     if spec.class_name == "TimeDistributed":
-        return tf_keras.layers.TimeDistributed(make_layer(spec.inner), **spec.config)
-    return getattr(tf_keras.layers, spec.class_name)(**spec.config)
+        return target.layers.TimeDistributed(make_layer(spec.inner, target), **config)
+    return getattr(target.layers, spec.class_name)(**config)
 
 
-def build_model(spec: ModelSpec, source_name: str, name: str | None = None) -> tf_keras.Model:
+def build_model(spec: ModelSpec, source_name: str, target: Target, name: str | None = None) -> Any:
     """Wire the layers, then set each layer's converted weights; a nested
     model (a spec with a ``submodel``) is built the same way, as a model
     named ``name``, and called as a layer."""
@@ -42,19 +45,21 @@ def build_model(spec: ModelSpec, source_name: str, name: str | None = None) -> t
         if layer.class_name == "InputLayer":
             if layer.input_shape is None:
                 raise ValueError(f"{source_name}: input '{layer.name}' has no shape.")
-            tensors[layer.name] = tf_keras.Input(
+            tensors[layer.name] = target.input(
                 batch_shape=layer.input_shape, dtype=layer.config["dtype"], name=layer.name
             )
             continue
         if layer.submodel is not None:
-            obj = build_model(layer.submodel, source_name, name=layer.name)
+            obj = build_model(layer.submodel, source_name, target, name=layer.name)
         else:
-            obj = make_layer(layer)
+            obj = make_layer(layer, target)
         inputs = [tensors[inbound] for inbound in layer.inbound]
         tensors[layer.name] = obj(inputs[0] if len(inputs) == 1 else inputs)
         layers[layer.name] = obj
-    model = tf_keras.Model(
-        [tensors[n] for n in spec.inputs], [tensors[n] for n in spec.outputs], name=name
+    model = target.model(
+        target.structure([tensors[n] for n in spec.inputs]),
+        target.structure([tensors[n] for n in spec.outputs]),
+        name=name,
     )
     for layer in spec.layers:
         if layer.weights is None or layer.name not in layers:

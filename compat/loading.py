@@ -25,6 +25,7 @@ from tfrnn.compat.hdf5 import (
 from tfrnn.compat.hdf5_safety import declared_shape, read_dataset
 from tfrnn.compat.layer_configs import KERAS0_PARAM_COUNTS, LayerSpec, Source
 from tfrnn.compat.model_configs import ModelSpec, normalize
+from tfrnn.compat.targets import check_keras, target
 
 BACKENDS = ("theano", "tensorflow", "cntk")
 CUDNN_LAYERS = ("CuDNNLSTM", "CuDNNGRU")
@@ -295,8 +296,13 @@ def _model_spec(f: h5py.File, gen: Generation, config: Any, path: str) -> ModelS
         ) from None
 
 
-def load_legacy_model(path: str | os.PathLike, config: Any = None, *, backend: str | None = None):
-    """A tf_keras model with tfrnn recurrent layers and converted weights.
+def load_legacy_model(
+    path: str | os.PathLike, config: Any = None, *, backend: str | None = None, keras: int = 2
+):
+    """A model with tfrnn recurrent layers and converted weights: a tf_keras
+    model of ``tfrnn`` layers (``keras=2``, the default) or a Keras 3 model of
+    ``tfrnn.keras3`` layers (``keras=3``; old files' ``hard_sigmoid`` becomes
+    ``tfrnn.keras3.activations.keras2_hard_sigmoid``, Keras 2's function).
 
     The config comes from the file's own ``model_config`` (Keras 1.x/2.x
     ``model.save``) or, for weights-only files, from ``config`` (a path to a
@@ -309,6 +315,7 @@ def load_legacy_model(path: str | os.PathLike, config: Any = None, *, backend: s
     """
     from tfrnn.compat.builder import build_model
 
+    check_keras(keras)
     path = os.fspath(path)
     with open_h5(path) as f:
         try:
@@ -328,7 +335,7 @@ def load_legacy_model(path: str | os.PathLike, config: Any = None, *, backend: s
     _warn_guessed_backend(gen, _classes(spec.layers), path)
     for (model_spec, _), model_weights in zip(models, weights):
         _attach(model_spec, model_weights, gen, path)
-    return build_model(spec, path)
+    return build_model(spec, path, target(keras))
 
 
 def _classes(specs: list[LayerSpec]) -> list[str]:
@@ -368,8 +375,9 @@ def load_legacy_weights(model, path: str | os.PathLike, *, backend: str | None =
     Keras 1.x/2.x files match layers by name; Keras 0.x files by position
     (the model's layers with weights, in order, against the file's layers with
     parameters). Each layer's weights are converted to the layout of the
-    model's layer (modern, or cuDNN's for tfrnn.CuDNNLSTM/CuDNNGRU).
-    ``backend`` as for ``load_legacy_model``.
+    model's layer (modern, or cuDNN's for tfrnn.CuDNNLSTM/CuDNNGRU). The
+    model may be a tf_keras model of ``tfrnn`` layers or a Keras 3 model of
+    ``tfrnn.keras3`` layers. ``backend`` as for ``load_legacy_model``.
     """
     path = os.fspath(path)
     targets = [layer for layer in model.layers if layer.weights]

@@ -23,23 +23,27 @@ from tfrnn_cli.migrate import PROG, main, output_format  # noqa: F401  (main: th
 TOLERANCE = 1e-5
 
 
-def _random_inputs(model, rng: np.random.Generator) -> list[np.ndarray]:
+def _random_inputs(model, rng: np.random.Generator) -> list[np.ndarray] | np.ndarray:
+    """Inputs for ``model`` (either Keras): an array for a one-input model, else a list."""
     arrays = []
     for tensor in model.inputs:
         shape = [2 if d is None and k == 0 else (d or 5) for k, d in enumerate(tensor.shape)]
-        if tensor.dtype.is_integer:
-            arrays.append(rng.integers(0, 3, size=shape).astype(tensor.dtype.as_numpy_dtype))
+        dtype = np.dtype(getattr(tensor.dtype, "name", tensor.dtype))  # tf.DType or str
+        if np.issubdtype(dtype, np.integer):
+            arrays.append(rng.integers(0, 3, size=shape).astype(dtype))
         else:
             arrays.append(rng.standard_normal(shape).astype(np.float32))
-    return arrays
+    return arrays[0] if len(arrays) == 1 else arrays
 
 
 def _as_list(value) -> list:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def _save(model, target: str, fmt: str) -> None:
-    if fmt == "keras":
+def _save(model, target: str, fmt: str, keras: int) -> None:
+    if keras == 3:  # Keras 3 writes .keras only here (see tfrnn_cli.migrate)
+        model.save(target)
+    elif fmt == "keras":
         model.save(target, save_format="keras")
     elif fmt == "h5":
         _save_h5(model, target)
@@ -73,7 +77,13 @@ def _save_h5(model, target: str) -> None:
         out.write(buffer.getbuffer())
 
 
-def _reload(target: str):
+def _reload(target: str, keras: int):
+    if keras == 3:
+        import keras as keras3
+
+        import tfrnn.keras3  # noqa: F401  (registers the layers)
+
+        return keras3.saving.load_model(target, compile=False)
     import tf_keras
 
     return tf_keras.models.load_model(target, compile=False)
@@ -112,11 +122,11 @@ def _compare(expected: list, got: list) -> tuple[bool, float, int]:
     return worst <= TOLERANCE, worst, non_finite
 
 
-def _verify(model, target: str, dst: str) -> None:
+def _verify(model, target: str, dst: str, keras: int) -> None:
     """Reload ``target`` and check it predicts what ``model`` does; RuntimeError if not."""
     inputs = _random_inputs(model, np.random.default_rng(0))
     expected = _as_list(model.predict(inputs, verbose=0))
-    got = _as_list(_reload(target).predict(inputs, verbose=0))
+    got = _as_list(_reload(target, keras).predict(inputs, verbose=0))
     same, worst, non_finite = _compare(expected, got)
     total = sum(int(np.size(e)) for e in expected)
     if not same:
@@ -144,22 +154,27 @@ def migrate(
     config: str | None = None,
     force: bool = False,
     backend: str | None = None,
+    keras: int = 2,
 ) -> None:
     """Convert ``src`` into ``dst`` atomically; ValueError on bad input.
 
-    ``dst``'s suffix says the format: ``.keras``, ``.h5`` or ``.hdf5``, and no
-    suffix or a trailing ``/`` a SavedModel directory; any other is refused
-    before anything is read. ``dst`` may replace (with ``force``) only a file,
+    ``keras`` 2 (the default) writes a tf_keras model of tfrnn layers, 3 a
+    Keras 3 model of tfrnn.keras3 layers. ``dst``'s suffix says the format:
+    ``.keras``, ``.h5`` or ``.hdf5``, and no suffix or a trailing ``/`` a
+    SavedModel directory (with ``keras=3``, ``.keras`` only); any other is
+    refused before anything is read. ``dst`` may replace (with ``force``) only a file,
     a symlink, a SavedModel directory or an empty directory, never ``src`` or
     the config file, nor a directory holding them.
     """
     from tfrnn.compat import detect_generation, load_legacy_model
+    from tfrnn.compat.targets import check_keras
 
     from tfrnn.export.atomic import atomic_output, check_output
 
+    check_keras(keras)
     protect = (src, config if config and os.path.exists(config) else None)
     output = {"overwrite": force, "protect": protect, "hint": "pass --force to replace it"}
-    fmt = output_format(dst)
+    fmt = output_format(dst, keras)
     with naming(dst, "writing"):
         check_output(dst, **output)
     with naming(src, "reading"):
@@ -169,7 +184,7 @@ def migrate(
             print(f"  backend {gen.backend}: {gen.backend_evidence}")
         if backend is not None:
             print(f"  reading it as written by the {backend} backend (--backend)")
-        model = load_legacy_model(src, config=config, backend=backend)
+        model = load_legacy_model(src, config=config, backend=backend, keras=keras)
     for layer in model.layers:
         if layer.weights:
             shapes = ", ".join(str(tuple(w.shape)) for w in layer.weights)
@@ -178,15 +193,22 @@ def migrate(
         print(f"  warning: layer {name} has {count} NaN/infinite weight values (as in {src})")
     with naming(dst, "writing"), atomic_output(dst, **output) as target:
         with _temporaries_in(target.parent):
-            _save(model, str(target), fmt)
-        _verify(model, str(target), dst)
+            _save(model, str(target), fmt, keras)
+        _verify(model, str(target), dst, keras)
 
 
 def run(args: argparse.Namespace) -> int:
     """The command, on arguments ``tfrnn_cli.migrate`` parsed and checked; returns the
     exit code (0 ok, 2 bad input, 1 the saved model does not reproduce the predictions)."""
     try:
-        migrate(args.src, args.output, config=args.config, force=args.force, backend=args.backend)
+        migrate(
+            args.src,
+            args.output,
+            config=args.config,
+            force=args.force,
+            backend=args.backend,
+            keras=int(args.keras),
+        )
     except (ValueError, TypeError) as err:
         return fail(PROG, str(err))
     except RuntimeError as err:

@@ -23,8 +23,9 @@ ACCEPTED_OUTPUTS = (
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Convert a Keras 0.x/1.x/2.x HDF5 file into a modern tf_keras model with "
-        "tfrnn layers, written atomically, reloaded and checked to predict the same.",
+        description="Convert a Keras 0.x/1.x/2.x HDF5 file into a modern model with tfrnn "
+        "layers (tf_keras, or Keras 3 with --keras 3), written atomically, reloaded and "
+        "checked to predict the same.",
         epilog="Exit codes: 0 written, 2 bad input (nothing is written), 1 the written model "
         "does not reproduce the predictions, 130/143 interrupted.",
     )
@@ -53,6 +54,15 @@ def parser() -> argparse.ArgumentParser:
         "the file records is used, with a warning",
     )
     parser.add_argument(
+        "--keras",
+        choices=("2", "3"),
+        default="2",
+        help="the Keras of the written model: 2 (default) a tf_keras model of tfrnn layers, "
+        "3 a Keras 3 model of tfrnn.keras3 layers (DST must be a .keras file; load it with "
+        "keras.models.load_model after `import tfrnn.keras3`). Old files' hard_sigmoid is "
+        "Keras 2's (slope 0.2) either way, so the numbers stay the old ones",
+    )
+    parser.add_argument(
         "--force",
         action="store_true",
         help="replace an existing DST (a file, a SavedModel or an empty directory; never "
@@ -62,9 +72,21 @@ def parser() -> argparse.ArgumentParser:
     return parser
 
 
-def output_format(dst: str) -> str:
+def output_format(dst: str, keras: int = 2) -> str:
     """'keras', 'h5' or 'savedmodel': what ``dst`` asks for by its suffix (a
-    ValueError listing the accepted ones for any other)."""
+    ValueError listing the accepted ones for any other, and with ``keras=3``
+    for any but .keras)."""
+    fmt = _suffix_format(dst)
+    if keras == 3 and fmt != "keras":
+        raise ValueError(
+            f"'{dst}': with --keras 3 (keras=3) tfrnn-migrate writes a .keras file, the format "
+            "Keras 3 saves and loads models in; name the output DST.keras (for a SavedModel "
+            "run `tfrnn-export DST.keras DIR` on it)."
+        )
+    return fmt
+
+
+def _suffix_format(dst: str) -> str:
     directory = dst.endswith(("/", os.sep))
     suffix = os.path.splitext(dst.rstrip("/" + os.sep))[1]
     if directory or not suffix:
@@ -88,7 +110,7 @@ def argument_problem(args: argparse.Namespace) -> str | None:
     if args.config is not None and not os.path.lexists(args.config):
         return f"--config {args.config}: no such file."
     try:
-        output_format(args.output)
+        output_format(args.output, int(args.keras))
     except ValueError as err:
         return str(err)
     return missing_directory(args.output)
