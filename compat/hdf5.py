@@ -209,6 +209,11 @@ def model_config_text(f: h5py.File, path: str) -> str | None:
     return _attr_text(f, "model_config", path)
 
 
+def keras_version_text(f: h5py.File, path: str) -> str | None:
+    """The ``keras_version`` attribute of an open file's root, or None."""
+    return _attr_text(f, "keras_version", path)
+
+
 def read_model_config(path: str | os.PathLike) -> str | None:
     """The ``model_config`` JSON text of a full-model file, or None."""
     with open_h5(path) as f:

@@ -25,9 +25,10 @@ TFLITE_ONLY = ("--quantize", "--batch-size", "--no-fuse-lstm", "--representative
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Export a saved Keras model holding tfrnn layers (.keras, .h5 or "
-        "SavedModel) to a SavedModel directory or a TFLite file. The artifact is run and "
-        "compared with the model before it is written; a failed export leaves nothing.",
+        description="Export a saved Keras model holding tfrnn layers (tf_keras: .keras, .h5 "
+        "or SavedModel; Keras 3 with tfrnn.keras3 layers: .keras) to a SavedModel directory "
+        "or a TFLite file. The artifact is run and compared with the model before it is "
+        "written; a failed export leaves nothing.",
         epilog="Security: a .keras or .h5 config that would run code when loaded (Lambda "
         "layers, serialized lambdas, modules outside keras/tf_keras/tfrnn/tensorflow/numpy, "
         "TF-op layers calling TensorFlow functions with side effects) is refused unless "
@@ -38,7 +39,8 @@ def parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "model",
-        help="model file or directory: .keras, .h5, or a SavedModel (a program: trust it first)",
+        help="model file or directory: .keras (tf_keras's or Keras 3's, told apart by its "
+        "metadata), .h5, or a SavedModel (a program: trust it first)",
     )
     parser.add_argument("out", help="output path: a .tflite file or a SavedModel directory")
     parser.add_argument(

@@ -7,6 +7,7 @@ TensorFlow loads; ``run`` does the work.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -29,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace, fmt: str) -> None:
+    import tensorflow as tf
+
     from tfrnn.export import export_saved_model, export_tflite
     from tfrnn.export.atomic import check_output
     from tfrnn.export.model_loading import load_model_for_export
@@ -49,7 +52,9 @@ def _export(args: argparse.Namespace, fmt: str) -> None:
     samples = None
     if loaded is not None:
         samples = _representative_batches(model, loaded, args.representative_data, args.batch_size)
-    weight_bytes = sum(v.dtype.size * v.shape.num_elements() for v in model.variables)
+    weight_bytes = sum(  # dtypes and shapes are strings and tuples in Keras 3
+        tf.as_dtype(v.dtype).size * math.prod(v.shape) for v in model.variables
+    )
     out_dir = os.path.dirname(os.path.abspath(args.out))
     check_room(weight_bytes, [out_dir, tempfile.gettempdir()], f"exporting to '{args.out}'")
     with naming(args.out, "exporting to"), warnings.catch_warnings():
@@ -96,27 +101,29 @@ def _representative_batches(model, loaded, path: str, batch_size: int | None) ->
     name) file: of ``batch_size`` examples each where the export fixes it, else of up to 8."""
     import numpy as np
 
+    from tfrnn.export.keras_models import input_names
     from tfrnn.export.tflite import check_input_shape
     from tfrnn.export.tracing import input_specs
 
     exact = batch_size is not None
     batch = batch_size or 8
+    names = input_names(model)
 
     if isinstance(loaded, np.ndarray):
-        if len(model.input_names) != 1:
+        if len(names) != 1:
             raise ValueError(
                 f"--representative-data '{path}' holds one array but model '{model.name}' "
-                f"has inputs {model.input_names}: pass a .npz with one array per input name."
+                f"has inputs {names}: pass a .npz with one array per input name."
             )
-        arrays = {model.input_names[0]: loaded}
+        arrays = {names[0]: loaded}
     else:
-        missing = [n for n in model.input_names if n not in loaded]
+        missing = [n for n in names if n not in loaded]
         if missing:
             raise ValueError(
                 f"--representative-data '{path}' lacks arrays for inputs {missing} of "
                 f"model '{model.name}' (it has {sorted(loaded)[:20]})."
             )
-        arrays = {n: loaded[n] for n in model.input_names}
+        arrays = {n: loaded[n] for n in names}
     for spec, (name, array) in zip(input_specs(model, None), arrays.items()):
         what = f"--representative-data '{path}': the array for input '{name}'"
         check_input_shape(array.shape, spec, what)

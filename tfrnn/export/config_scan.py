@@ -75,9 +75,10 @@ class UnsafeModelError(ValueError):
     """The model config holds something that would run code when loaded."""
 
 
-def check_config(config: Any, where: str) -> None:
-    """Raise UnsafeModelError naming ``where`` and each unsafe layer found in ``config``."""
-    findings = find_unsafe(config)
+def check_config(config: Any, where: str, keras: int = 2) -> None:
+    """Raise UnsafeModelError naming ``where`` and each unsafe layer found in
+    ``config``, a config of tf_keras (``keras=2``) or Keras 3 (``keras=3``)."""
+    findings = find_unsafe(config, keras)
     if not findings:
         return
     listed = "; ".join(findings[:MAX_REPORTED])
@@ -90,8 +91,9 @@ def check_config(config: Any, where: str) -> None:
     )
 
 
-def find_unsafe(config: Any) -> list[str]:
-    """One sentence per unsafe object in ``config`` (a parsed JSON config)."""
+def find_unsafe(config: Any, keras: int = 2) -> list[str]:
+    """One sentence per unsafe object in ``config`` (a parsed JSON config of
+    tf_keras, or with ``keras=3`` of Keras 3)."""
     findings: list[str] = []
     stack: list[tuple[Any, str]] = [(config, "the model")]
     while stack:
@@ -102,7 +104,7 @@ def find_unsafe(config: Any) -> list[str]:
         if not isinstance(item, dict):
             continue
         owner = _owner(item, owner)
-        problem = _problem(item)
+        problem = _problem(item, keras)
         if problem:
             findings.append(f"{owner} {problem}")
             continue  # one finding per object: its insides are part of it
@@ -121,7 +123,7 @@ def _owner(item: dict, owner: str) -> str:
     return owner
 
 
-def _problem(item: dict) -> str | None:
+def _problem(item: dict, keras: int) -> str | None:
     class_name = item.get("class_name")
     registered = item.get("registered_name")
     inner = item.get("config") if isinstance(item.get("config"), dict) else {}
@@ -142,11 +144,11 @@ def _problem(item: dict) -> str | None:
     if class_name in CLASS_METHOD_CLASSES:
         return _class_method_problem(inner.get("cls_symbol"), inner.get("method_name"))
     if "class_name" in item and "module" in item:
-        return _module_problem(item["module"], class_name, item)
+        return _module_problem(item["module"], class_name, item, keras)
     return None
 
 
-def _module_problem(module: Any, class_name: Any, item: dict) -> str | None:
+def _module_problem(module: Any, class_name: Any, item: dict, keras: int) -> str | None:
     """Why the class or function ``item`` names in ``module`` may not be loaded.
 
     tf_keras imports ``module`` and takes ``vars(module)[name]`` (or, for a
@@ -173,7 +175,7 @@ def _module_problem(module: Any, class_name: Any, item: dict) -> str | None:
         if not hasattr(builtins, name):
             return None  # Keras's own activations, losses ... are looked up by name
         return f"names the Python builtin {where}, which loading would call"
-    found = _resolve(module, name)
+    found = _resolve(module, name, keras)
     if found is None:
         return None  # tf_keras will not find it either
     if not is_function:
@@ -191,11 +193,14 @@ def _module_problem(module: Any, class_name: Any, item: dict) -> str | None:
     )
 
 
-def _resolve(module: str, name: str) -> Any:
-    """What tf_keras's deserialization takes from ``module`` for ``name`` (importing
-    ``module`` as it would: its root is an allowed library), or None."""
+def _resolve(module: str, name: str, keras: int) -> Any:
+    """What the deserialization of tf_keras (``keras=2``: ``keras.*`` modules are
+    tf_keras's) or Keras 3 takes from ``module`` for ``name`` (importing ``module``
+    as it would: its root is an allowed library), or None."""
+    if keras == 2 and module.startswith("keras"):
+        module = "tf_" + module
     try:
-        mod = importlib.import_module("tf_" + module if module.startswith("keras") else module)
+        mod = importlib.import_module(module)
     except (ImportError, ValueError, TypeError):
         return None
     found = vars(mod).get(name)

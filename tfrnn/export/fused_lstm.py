@@ -20,8 +20,8 @@ from __future__ import annotations
 import uuid
 
 import tensorflow as tf
-from tf_keras import activations
 
+from tfrnn.cell_math.activations import SIGMOID, TANH
 from tfrnn.export.loop import builtin_scan
 
 #: what the report says about an LSTM layer that was not fused
@@ -29,11 +29,11 @@ NOT_FUSED_DYNAMIC_BATCH = "batch size is dynamic (the fused kernel needs batch_s
 
 
 def fusion_blocker(layer) -> str | None:
-    """Why a tfrnn LSTM layer's configuration cannot be fused, or None."""
+    """Why a tfrnn LSTM layer's configuration (either Keras's) cannot be fused, or None."""
     cell = layer.cell
-    if cell.activation not in (activations.tanh, tf.tanh, tf.math.tanh):
+    if cell.math_activation(cell.activation).kind != TANH:
         return "activation is not tanh"
-    if cell.recurrent_activation not in (activations.sigmoid, tf.sigmoid, tf.math.sigmoid):
+    if cell.math_activation(cell.recurrent_activation).kind != SIGMOID:
         return "recurrent_activation is not sigmoid"
     if not cell.use_bias:
         return "use_bias=False"

@@ -8,7 +8,9 @@ the config first (bounded in size), refuses what would run code
 (``config_scan``), audits the HDF5 weights (no links to other files, no
 data declared beyond what is stored) and checks each weight array's declared
 shape against the model built from the checked config; only then does
-tf_keras load the file, in safe mode.
+tf_keras load the file, in safe mode. A ``.keras`` file Keras 3 wrote (its
+``metadata.json`` says so) is checked the same way and loaded by Keras 3
+(``tfrnn.keras3.saving``), in safe mode, as a model of tfrnn.keras3 layers.
 
 A SavedModel is a TensorFlow program: its graphs may do anything the ops
 allow (``tf.io.write_file`` ...) and run when the model is called. Its Keras
@@ -33,7 +35,7 @@ from tf_keras.src.saving.saving_lib import _save_state  # the walk .keras saving
 from tf_keras.src.saving.serialization_lib import SafeModeScope
 
 from tfrnn.compat.config_text import MAX_CONFIG_BYTES, check_structure
-from tfrnn.compat.hdf5 import model_config_text, open_h5, read_attr_list
+from tfrnn.compat.hdf5 import keras_version_text, model_config_text, open_h5, read_attr_list
 from tfrnn.compat.hdf5_safety import (
     COMPRESSION_SLACK_BYTES,
     MAX_COMPRESSION_RATIO,
@@ -45,14 +47,17 @@ from tfrnn.export.config_scan import check_config
 KERAS_CONFIG = "config.json"
 KERAS_WEIGHTS = "model.weights.h5"
 KERAS_METADATA = "keras_metadata.pb"
+ARCHIVE_METADATA = "metadata.json"
+MAX_ARCHIVE_METADATA_BYTES = 64 * 1024
 SAVED_MODEL_FILE = "saved_model.pb"
 MAX_ARCHIVE_MEMBERS = 10_000
 # Keys of a config that compile=False loading never deserializes.
 TRAINING_KEYS = ("compile_config", "training_config")
 
 
-def load_model_for_export(path: str | os.PathLike, *, unsafe: bool = False) -> tf_keras.Model:
-    """The tf_keras model saved at ``path`` (``.keras``, ``.h5`` or a SavedModel).
+def load_model_for_export(path: str | os.PathLike, *, unsafe: bool = False) -> Any:
+    """The model saved at ``path``: a tf_keras model (``.keras``, ``.h5`` or a
+    SavedModel), or a Keras 3 model from a ``.keras`` file Keras 3 wrote.
 
     Without ``unsafe``, a config that would run code when loaded (Lambda layers,
     serialized lambdas, modules outside keras/tf_keras/tfrnn/tensorflow/numpy/
@@ -113,7 +118,7 @@ def _naming_errors(path: str) -> Iterator[None]:
         NotImplementedError,
     ) as err:
         raise ValueError(
-            f"'{path}': tf_keras cannot load it ({type(err).__name__}: {str(err)[:500]})."
+            f"'{path}': Keras cannot load it ({type(err).__name__}: {str(err)[:500]})."
         ) from None
 
 
@@ -139,16 +144,18 @@ def _parse_json(text: str | bytes, where: str) -> Any:
     return config
 
 
-def _scanned(config: dict, where: str, unsafe: bool) -> dict:
-    """``config`` without its training part, after ``check_config`` unless ``unsafe``."""
+def _scanned(config: dict, where: str, unsafe: bool, keras: int = 2) -> dict:
+    """``config`` (of tf_keras, or with ``keras=3`` of Keras 3) without its
+    training part, after ``check_config`` unless ``unsafe``."""
     config = {k: v for k, v in config.items() if k not in TRAINING_KEYS}
     if not unsafe:
-        check_config(config, where)
+        check_config(config, where, keras)
     return config
 
 
 def _load_h5(path: str, unsafe: bool) -> tf_keras.Model:
     with open_h5(path) as f:
+        _refuse_keras3_h5(f, path)
         text = model_config_text(f, path)
         if text is None:
             raise ValueError(
@@ -202,7 +209,33 @@ def _check_h5_shapes(f: h5py.File, model: tf_keras.Model, path: str) -> None:
             )
 
 
-def _load_keras_archive(path: str, unsafe: bool) -> tf_keras.Model:
+def _refuse_keras3_h5(f: h5py.File, path: str) -> None:
+    """A Keras 3 ``.h5`` (its legacy format) is refused: tfrnn.keras3 models
+    are read from ``.keras`` files."""
+    version = keras_version_text(f, path) or ""
+    if version.startswith("3."):
+        raise ValueError(
+            f"'{path}' was written by Keras {version[:20]} in its legacy HDF5 format; "
+            "tfrnn-export reads Keras 3 models from .keras files: save the model with "
+            "model.save('model.keras') (after `import tfrnn.keras3`) and export that."
+        )
+
+
+def _archive_keras(archive: zipfile.ZipFile, path: str) -> int:
+    """3 when the archive's metadata.json says Keras 3 wrote it, else 2 (tf_keras)."""
+    if ARCHIVE_METADATA not in archive.namelist():
+        return 2
+    if archive.getinfo(ARCHIVE_METADATA).file_size > MAX_ARCHIVE_METADATA_BYTES:
+        raise ValueError(
+            f"'{path}': {ARCHIVE_METADATA} holds more than the "
+            f"{MAX_ARCHIVE_METADATA_BYTES:,} bytes a model's metadata needs."
+        )
+    metadata = _parse_json(archive.read(ARCHIVE_METADATA), f"{path} ({ARCHIVE_METADATA})")
+    major = str(metadata.get("keras_version", "")).split(".")[0]
+    return 3 if major.isdigit() and int(major) >= 3 else 2
+
+
+def _load_keras_archive(path: str, unsafe: bool) -> Any:
     if not path.endswith(".keras"):
         raise ValueError(
             f"'{path}' is a zip archive; a Keras model archive must be named *.keras."
@@ -210,18 +243,28 @@ def _load_keras_archive(path: str, unsafe: bool) -> tf_keras.Model:
     try:
         with zipfile.ZipFile(path) as archive:
             _check_members(archive, path)
+            keras = _archive_keras(archive, path)
             config = _parse_json(archive.read(KERAS_CONFIG), f"{path} ({KERAS_CONFIG})")
-            config = _scanned(config, path, unsafe)
+            config = _scanned(config, path, unsafe, keras)
             where = f"{path} ({KERAS_WEIGHTS})"
             with archive.open(KERAS_WEIGHTS) as raw, h5py.File(raw, "r") as weights:
                 audit_hdf5(weights, where)
-                with _safe_mode(unsafe):
-                    skeleton = tf_keras.saving.deserialize_keras_object(
-                        config, safe_mode=not unsafe
-                    )
-                _check_archive_shapes(weights, skeleton, where)
+                if keras == 3:
+                    from tfrnn.keras3 import saving as keras3_saving
+
+                    skeleton = keras3_saving.model_from_config(config, safe_mode=not unsafe)
+                    layout = keras3_saving.weight_layout(skeleton)
+                else:
+                    with _safe_mode(unsafe):
+                        skeleton = tf_keras.saving.deserialize_keras_object(
+                            config, safe_mode=not unsafe
+                        )
+                    layout = _weight_layout(skeleton)
+                _check_archive_shapes(weights, layout, where)
     except zipfile.BadZipFile as err:
         raise ValueError(f"'{path}' is a damaged zip archive: {err}") from None
+    if keras == 3:
+        return keras3_saving.load_model(path, safe_mode=not unsafe)
     return tf_keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
 
 
@@ -253,9 +296,12 @@ def _check_members(archive: zipfile.ZipFile, path: str) -> None:
             )
 
 
-def _check_archive_shapes(weights: h5py.File, model: tf_keras.Model, where: str) -> None:
-    """Every array tf_keras will read for ``model`` exists with the model's shape."""
-    for name, shape in _weight_layout(model).items():
+def _check_archive_shapes(
+    weights: h5py.File, layout: dict[str, tuple[int, ...]], where: str
+) -> None:
+    """Every array Keras will read for a model (``layout``: path -> shape)
+    exists with the model's shape."""
+    for name, shape in layout.items():
         dataset = weights.get(name)
         if not isinstance(dataset, h5py.Dataset):
             raise ValueError(f"{where}: lacks the array '{name}' the model's config needs.")

@@ -7,22 +7,23 @@ import os
 from collections.abc import Callable
 
 import tensorflow as tf
-import tf_keras
 
 from tfrnn.export.atomic import atomic_output
+from tfrnn.export.keras_models import KerasModel, tf_variables
 from tfrnn.export.signatures import SERVING, STREAMING
 from tfrnn.export.tracing import check_exportable, recurrent_layers, trace
 
 
 def export_saved_model(
-    model: tf_keras.Model,
+    model: KerasModel,
     path: str | os.PathLike,
     *,
     overwrite: bool = False,
     streaming: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> str:
-    """Write ``model`` as a SavedModel at ``path`` and return ``path``.
+    """Write ``model`` (a tf_keras model of tfrnn layers, or a Keras 3 model of
+    tfrnn.keras3 layers) as a SavedModel at ``path`` and return ``path``.
 
     The ``serving_default`` signature takes the model's inputs by name (batch
     and, where the model leaves it open, time are dynamic) and returns its
@@ -45,7 +46,7 @@ def export_saved_model(
     for name, streams in ((SERVING, False), (STREAMING, True))[: 1 + streaming]:
         signatures[name], _ = trace(model, batch_size=None, streaming=streams, builtin_loops=False)
     module = tf.Module()
-    module.weights = list(model.variables)
+    module.weights = tf_variables(model)
     module.recurrent_states = [
         v for layer in recurrent_layers(model) if layer.stateful for v in layer.states
     ]

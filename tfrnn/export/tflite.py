@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-import tf_keras
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
 from tfrnn.export.atomic import atomic_output
+from tfrnn.export.keras_models import KerasModel, all_layers, input_names, tf_variables
 from tfrnn.export.requantize import add_missing_requantizes
 from tfrnn.export.signatures import SERVING, STREAMING, renamed_tflite_signature
 from tfrnn.export.tracing import (
@@ -213,7 +213,7 @@ def check_input_shape(shape: tuple[int, ...], spec: tf.TensorSpec, what: str) ->
     )
 
 
-def _samples(model: tf_keras.Model, specs, data: Any) -> list[dict[str, np.ndarray]]:
+def _samples(model: KerasModel, specs, data: Any) -> list[dict[str, np.ndarray]]:
     """representative_data as a list of {input name: array}."""
     if callable(data):
         data = data()
@@ -221,7 +221,7 @@ def _samples(model: tf_keras.Model, specs, data: Any) -> list[dict[str, np.ndarr
     samples = []
     for sample in data:
         if isinstance(sample, dict):
-            values = [sample[n] for n in model.input_names]
+            values = [sample[n] for n in input_names(model)]
         elif isinstance(sample, (list, tuple)):
             values = list(sample)
         else:
@@ -243,10 +243,10 @@ def _samples(model: tf_keras.Model, specs, data: Any) -> list[dict[str, np.ndarr
     return samples
 
 
-def _random_inputs(model: tf_keras.Model, specs, batch: int) -> dict[str, np.ndarray]:
+def _random_inputs(model: KerasModel, specs, batch: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     vocab = min(
-        [m.input_dim for m in model.submodules if isinstance(m, tf_keras.layers.Embedding)],
+        [m.input_dim for m in all_layers(model) if type(m).__name__ == "Embedding"],
         default=10,
     )
     inputs = {}
@@ -259,7 +259,7 @@ def _random_inputs(model: tf_keras.Model, specs, batch: int) -> dict[str, np.nda
     return inputs
 
 
-def _layer_states(model: tf_keras.Model, plan, batch: int) -> dict[str, np.ndarray]:
+def _layer_states(model: KerasModel, plan, batch: int) -> dict[str, np.ndarray]:
     """Current states of stateful layers, zeros for the others."""
     states = {}
     for layer, specs in plan:
@@ -272,7 +272,7 @@ def _layer_states(model: tf_keras.Model, plan, batch: int) -> dict[str, np.ndarr
     return states
 
 
-def _model_outputs(model: tf_keras.Model, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def _model_outputs(model: KerasModel, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """The model's outputs, leaving stateful layers' states as they were."""
     stateful = [layer for layer in recurrent_layers(model) if layer.stateful]
     saved = [[v.numpy() for v in layer.states] for layer in stateful]
@@ -284,7 +284,7 @@ def _model_outputs(model: tf_keras.Model, inputs: list[np.ndarray]) -> list[np.n
 
 def _converter(model, concrete, quantize, samples, sample_states):
     module = tf.Module()  # tracks the weights, so the converter keeps the signature
-    module.weights = list(model.variables)
+    module.weights = tf_variables(model)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantize is not None:
@@ -303,7 +303,7 @@ def _converter(model, concrete, quantize, samples, sample_states):
 
 
 def _convert(
-    model,
+    model: KerasModel,
     concrete,
     quantize,
     signature: str,
@@ -338,9 +338,8 @@ def _convert(
         message = str(err)
         layers = [
             layer.name
-            for layer in model.submodules
-            if isinstance(layer, tf_keras.layers.Layer)
-            and re.search(rf"(^|[/\"(]){re.escape(layer.name)}/", message)
+            for layer in all_layers(model)
+            if re.search(rf"(^|[/\"(]){re.escape(layer.name)}/", message)
         ]
         where = f"layer(s) {', '.join(repr(n) for n in layers)}" if layers else "the model"
         first = next((line for line in message.splitlines() if "error" in line), message[:500])
@@ -418,7 +417,7 @@ def _max_diff(content: bytes, inputs: dict, states: dict, expected: list, output
 
 
 def export_tflite(
-    model: tf_keras.Model,
+    model: KerasModel,
     path: str | os.PathLike,
     *,
     batch_size: int | None = None,

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import tensorflow as tf
-import tf_keras
 
-from tfrnn.cells import ConvLSTMCell, GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
-from tfrnn.cells.base import step_functions_for
+from tfrnn.cell_math.steps import CellStack, step_functions_for
+from tfrnn.cells.conv_cells import ConvLSTMCellMixin
+from tfrnn.cells.dense_cells import GRUCellMixin, LSTMCellMixin, SimpleRNNCellMixin
 from tfrnn.engine.compiled import plain_runs
 from tfrnn.engine.scan import ScanResult
 from tfrnn.export.fused_lstm import (
@@ -27,39 +28,66 @@ from tfrnn.export.fused_lstm import (
     fused_lstm_function,
     fusion_blocker,
 )
+from tfrnn.export.keras_models import (
+    KerasModel,
+    all_layers,
+    foreign_recurrent_classes,
+    has_inputs,
+    input_dtype,
+    input_names,
+    input_shape,
+    is_keras3_model,
+    is_keras_model,
+)
+from tfrnn.export.keras_models import output_names as model_output_names
 from tfrnn.export.loop import builtin_scan
-from tfrnn.layers.bidirectional import Bidirectional
-from tfrnn.layers.conv_lstm import ConvLSTM
-from tfrnn.layers.lstm import LSTM
-from tfrnn.layers.recurrent_call import state_sizes
-from tfrnn.layers.rnn import RNN
+from tfrnn.layers import lstm
+from tfrnn.layers.bidirectional_call import BidirectionalCall
+from tfrnn.layers.conv_layer_mixin import ConvLSTMLayerMixin
+from tfrnn.layers.recurrent_call import RecurrentCall, state_sizes
+
+#: the modules whose ``LSTM`` class may become TFLite's fused kernel (the
+#: Keras 3 one only once loaded: a model can hold it only then)
+FUSABLE_LSTM_MODULES = (lstm.__name__, "tfrnn.keras3.layers")
 
 
-def recurrent_layers(model: tf_keras.Model) -> list[RNN]:
+def recurrent_layers(model: KerasModel) -> list[RecurrentCall]:
     """Every tfrnn recurrent layer that ``model`` runs (Bidirectional halves
     included; the never-called layer a Bidirectional was made from excluded)."""
-    templates = {id(m.layer) for m in model.submodules if isinstance(m, Bidirectional)}
-    return [m for m in model.submodules if isinstance(m, RNN) and id(m) not in templates]
+    layers = all_layers(model)
+    templates = {id(getattr(m, "layer", None)) for m in layers if hasattr(m, "forward_layer")}
+    return [m for m in layers if isinstance(m, RecurrentCall) and id(m) not in templates]
 
 
-def check_exportable(model: tf_keras.Model) -> None:
+def _is_fusable_lstm(layer) -> bool:
+    """``layer`` is a plain tfrnn LSTM (either Keras's), not a subclass."""
+    modules = (sys.modules.get(name) for name in FUSABLE_LSTM_MODULES)
+    return any(type(layer) is getattr(module, "LSTM", None) for module in modules if module)
+
+
+def check_exportable(model: KerasModel) -> None:
     """Refuse layers whose loop the exporter cannot rewrite, naming them."""
-    if not isinstance(model, tf_keras.Model):
+    if not is_keras_model(model):
         raise TypeError(
-            f"tfrnn.export needs a tf_keras Model (Sequential or functional), got {model!r}."
+            "tfrnn.export needs a tf_keras Model of tfrnn layers or a Keras 3 Model of "
+            f"tfrnn.keras3 layers (Sequential or functional), got {model!r}."
         )
-    if not model.built or not model.inputs:
+    if not has_inputs(model):
+        keras_input = "keras.Input" if is_keras3_model(model) else "tf_keras.Input"
         raise ValueError(
-            f"Model '{model.name}' has no defined inputs: build it with tf_keras.Input "
+            f"Model '{model.name}' has no defined inputs: build it with {keras_input} "
             "(or an input_shape on its first layer) before exporting."
         )
-    for layer in model.submodules:
-        if isinstance(layer, tf_keras.layers.RNN) and not isinstance(layer, RNN):
+    foreign = foreign_recurrent_classes()
+    for layer in all_layers(model):
+        twin = next((package for cls, package in foreign if isinstance(layer, cls)), None)
+        if twin is not None and not isinstance(layer, RecurrentCall):
+            keras = "Keras 3" if twin == "tfrnn.keras3" else "tf_keras"
             raise ValueError(
                 f"Layer '{layer.name}' ({type(layer).__module__}.{type(layer).__name__}) "
-                "cannot be exported by tfrnn.export: it is a tf_keras recurrent layer, "
+                f"cannot be exported by tfrnn.export: it is a {keras} recurrent layer, "
                 "whose loop needs Flex ops in TFLite. Replace it with its tfrnn "
-                f"twin (tfrnn.{type(layer).__name__}) and copy the weights with "
+                f"twin ({twin}.{type(layer).__name__}) and copy the weights with "
                 "set_weights(get_weights())."
             )
 
@@ -70,7 +98,7 @@ def signature_name(name: str) -> str:
 
 
 def input_specs(
-    model: tf_keras.Model,
+    model: KerasModel,
     batch_size: int | None,
     time_steps: list[int | None] | None = None,
 ) -> list[tf.TensorSpec]:
@@ -78,17 +106,17 @@ def input_specs(
     dims as the model defines them (a None time axis stays dynamic), except
     that ``time_steps`` (one entry per input, None to keep) fixes axis 1."""
     specs = []
-    for i, (tensor, name) in enumerate(zip(model.inputs, model.input_names)):
-        shape = tensor.shape.as_list()
+    for i, (tensor, name) in enumerate(zip(model.inputs, input_names(model))):
+        shape = input_shape(tensor)
         if batch_size is not None or not any(r.stateful for r in recurrent_layers(model)):
             shape[0] = batch_size
         if time_steps is not None and time_steps[i] is not None:
             shape[1] = time_steps[i]
-        specs.append(tf.TensorSpec(shape, tensor.dtype, name=signature_name(name)))
+        specs.append(tf.TensorSpec(shape, input_dtype(tensor), name=signature_name(name)))
     return specs
 
 
-def state_names(layer: RNN) -> list[str]:
+def state_names(layer: RecurrentCall) -> list[str]:
     """What a streaming signature calls each of ``layer``'s states (after
     ``<layer>_``): ``h``, and ``c`` for LSTM and ConvLSTM cells; ``cell<k>_h`` ...
     for the k-th cell of a stack; ``state_<i>`` for the states of other cells."""
@@ -100,11 +128,11 @@ def state_names(layer: RNN) -> list[str]:
 
 
 def _cell_state_names(cell) -> list[str] | None:
-    if isinstance(cell, (LSTMCell, ConvLSTMCell)):
+    if isinstance(cell, (LSTMCellMixin, ConvLSTMCellMixin)):
         return ["h", "c"]
-    if isinstance(cell, (GRUCell, SimpleRNNCell)):
+    if isinstance(cell, (GRUCellMixin, SimpleRNNCellMixin)):
         return ["h"]
-    if isinstance(cell, StackedRNNCells):
+    if isinstance(cell, CellStack):
         per_cell = [_cell_state_names(inner) for inner in cell.cells]
         if any(names is None for names in per_cell):
             return None
@@ -115,7 +143,9 @@ def _cell_state_names(cell) -> list[str] | None:
     return None
 
 
-def state_specs(model: tf_keras.Model, batch: int | None) -> list[tuple[RNN, list[tf.TensorSpec]]]:
+def state_specs(
+    model: KerasModel, batch: int | None
+) -> list[tuple[RecurrentCall, list[tf.TensorSpec]]]:
     """Each recurrent layer with the specs of its states (named
     ``<layer>_<state>``, see ``state_names``), for streaming."""
     plan = []
@@ -153,7 +183,7 @@ class TraceRecord:
     states: dict[str, list[tf.Tensor]] = field(default_factory=dict)
 
 
-def _builtin_run(layer: RNN, inputs, mask, initial_state, training, constants, unroll):
+def _builtin_run(layer: RecurrentCall, inputs, mask, initial_state, training, constants, unroll):
     first = tf.nest.flatten(inputs)[0]
     if unroll and first.shape[0] is None:
         raise ValueError(
@@ -161,7 +191,7 @@ def _builtin_run(layer: RNN, inputs, mask, initial_state, training, constants, u
         )
     fns = step_functions_for(layer.cell, first[0], training, constants)
     batch = tf.shape(first)[1]
-    if isinstance(layer, ConvLSTM):
+    if isinstance(layer, ConvLSTMLayerMixin):
         initial_output = tf.zeros_like(tf.nest.flatten(initial_state)[0])
     else:
         initial_output = tf.nest.map_structure(
@@ -183,7 +213,7 @@ def _builtin_run(layer: RNN, inputs, mask, initial_state, training, constants, u
     )
 
 
-def _fused_run(layer: LSTM, inputs, initial_state):
+def _fused_run(layer: RecurrentCall, inputs, initial_state):
     cell = layer.cell
     h0, c0 = tf.nest.flatten(initial_state)
     last, outputs, h, c, _ = fused_lstm_function(layer.go_backwards)(
@@ -199,7 +229,7 @@ def _fused_run(layer: LSTM, inputs, initial_state):
 
 @contextlib.contextmanager
 def traced_as(
-    model: tf_keras.Model,
+    model: KerasModel,
     *,
     builtin_loops: bool,
     fuse_lstm: bool = False,
@@ -227,8 +257,8 @@ def traced_as(
             restore.append((obj, name, obj.__dict__.get(name, _MISSING)))
             object.__setattr__(obj, name, value)
 
-    for wrapper in model.submodules:
-        if isinstance(wrapper, Bidirectional):
+    for wrapper in all_layers(model):
+        if isinstance(wrapper, BidirectionalCall):
             set_attr(wrapper, "_fuse_halves", False)  # each half is swapped below
     for layer in recurrent_layers(model):
         zero_states: list[tf.Tensor] = []
@@ -257,7 +287,7 @@ def traced_as(
             if state_feed is not None:
                 initial_state = tf.nest.pack_sequence_as(initial_state, state_feed[layer.name])
             result = None
-            if fuse_lstm and type(layer) is LSTM:
+            if fuse_lstm and _is_fusable_lstm(layer):
                 reason = fusion_blocker(layer)
                 if reason is None and mask is not None:
                     reason = "it receives a mask"
@@ -301,7 +331,7 @@ def traced_as(
 _MISSING = object()
 
 
-def serving_function(model: tf_keras.Model, output_names: list[str]):
+def serving_function(model: KerasModel, output_names: list[str]):
     """``f(*inputs) -> {output name: tensor}``: the model at inference."""
 
     def serve(*inputs):
@@ -311,12 +341,12 @@ def serving_function(model: tf_keras.Model, output_names: list[str]):
     return serve
 
 
-def output_names(model: tf_keras.Model) -> list[str]:
-    return [signature_name(name) for name in model.output_names]
+def output_names(model: KerasModel) -> list[str]:
+    return [signature_name(name) for name in model_output_names(model)]
 
 
 def trace(
-    model: tf_keras.Model,
+    model: KerasModel,
     *,
     batch_size: int | None,
     streaming: bool,
