@@ -64,3 +64,32 @@ def test_keras3_layers_with_legacy_tf_keras():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "(2, 5) (2, 5)"
+
+
+def test_compat_and_export_load_tfrnn_keras3_only_when_asked(tmp_path):
+    """tf_keras work through tfrnn.compat, tfrnn-migrate's and tfrnn-export's
+    modules and tfrnn.export imports none of tfrnn's Keras 3 code; keras=3 does.
+    (TensorFlow 2.21 itself imports the `keras` package, so that is not the test.)"""
+    script = (
+        "import sys, tf_keras\n"
+        "import tfrnn, tfrnn.compat, tfrnn.compat.migrate, tfrnn.export, tfrnn.export.cli\n"
+        "from tfrnn.compat import load_legacy_model\n"
+        "from tfrnn.export import export_saved_model\n"
+        "old = tf_keras.Sequential([tf_keras.Input((3, 2)), tf_keras.layers.GRU(2)])\n"
+        "old.save('old.h5')\n"
+        "export_saved_model(load_legacy_model('old.h5'), 'sm')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('tfrnn.keras3')))\n"
+        "load_legacy_model('old.h5', keras=3)\n"
+        "print('tfrnn.keras3' in sys.modules)\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-2:] == ["[]", "True"]
