@@ -15,12 +15,16 @@ from tfrnn.compat.keras1 import flip_spatial
 
 
 def defaults(keras_version: str | None) -> dict[str, dict[str, str]]:
-    """Constructor defaults of this Keras 2 release (hard_sigmoid before 2.3)."""
+    """Constructor defaults of this Keras 2 release: GRU and LSTM gates
+    hard_sigmoid before 2.3, sigmoid from 2.3; ConvLSTM2D's hard_sigmoid in
+    every release (keras2-recurrent-late.md)."""
     gate = "hard_sigmoid" if _before_2_3(keras_version) else "sigmoid"
     return {
-        name: {"activation": "tanh", "recurrent_activation": gate}
-        for name in ("GRU", "LSTM", "ConvLSTM2D")
-    } | {"SimpleRNN": {"activation": "tanh"}}
+        name: {"activation": "tanh", "recurrent_activation": gate} for name in ("GRU", "LSTM")
+    } | {
+        "ConvLSTM2D": {"activation": "tanh", "recurrent_activation": "hard_sigmoid"},
+        "SimpleRNN": {"activation": "tanh"},
+    }
 
 
 def _before_2_3(version: str | None) -> bool:

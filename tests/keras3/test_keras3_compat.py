@@ -81,14 +81,14 @@ KERAS2_CASES = {
 }
 
 
-def _keras2_file(path, layer, weights, input_shape=(None, T, D)):
+def _keras2_file(path, layer, weights, input_shape=(None, T, D), version="2.2.4"):
     layer = json.loads(json.dumps(layer))
     layer["config"]["batch_input_shape"] = list(input_shape)
     name = layer["config"]["name"]
     write_named(
         path,
         [(name, weights)],
-        keras_version="2.2.4",
+        keras_version=version,
         backend="tensorflow",
         model_config={"class_name": "Sequential", "config": {"name": "s", "layers": [layer]}},
     )
@@ -147,8 +147,10 @@ def test_keras2_hard_sigmoid_trains_by_hand_gradient_as_tf_keras(tmp_path, rng):
         np.testing.assert_allclose(ours, reference, atol=GRAD_TOL)
 
 
-def test_keras2_conv_lstm_2d_as_keras3_model(tmp_path, rng):
-    """Keras 3's ConvLSTM2D defaults to sigmoid gates: the file's hard_sigmoid is kept."""
+@pytest.mark.parametrize("version", ["2.2.4", "2.3.1"])
+def test_keras2_conv_lstm_2d_as_keras3_model(version, tmp_path, rng):
+    """Keras 3's ConvLSTM2D defaults to sigmoid gates; Keras 2's (every release,
+    unlike its LSTM's from 2.3) to hard_sigmoid, which the rebuild states."""
     shape = (None, 3, 5, 5, 2)
     layer = _layer("ConvLSTM2D", "conv_lst_m2d_1", filters=3, kernel_size=[3, 3], padding="same")
     weights = [
@@ -156,10 +158,12 @@ def test_keras2_conv_lstm_2d_as_keras3_model(tmp_path, rng):
         ("conv_lst_m2d_1/recurrent_kernel:0", rng.normal(0, 0.3, (3, 3, 3, 12))),
         ("conv_lst_m2d_1/bias:0", rng.normal(0, 0.3, 12)),
     ]
-    _keras2_file(tmp_path / "m.h5", layer, weights, shape)
+    _keras2_file(tmp_path / "m.h5", layer, weights, shape, version)
     x = rng.standard_normal((B, *shape[1:])).astype("float32")
     model = _same_predictions(tmp_path / "m.h5", x)
     assert model.layers[-1].cell.recurrent_activation is keras2_hard_sigmoid
+    reference = load_legacy_model(tmp_path / "m.h5").layers[-1]
+    assert reference.get_config()["recurrent_activation"] == "hard_sigmoid"
 
 
 def test_keras1_bidirectional_over_masked_embedding(tmp_path, rng):
