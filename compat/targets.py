@@ -62,9 +62,11 @@ def target(keras: int) -> Target:
         return Target(
             "tf_keras", tf_keras.layers, tfrnn, tf_keras.Input, tf_keras.Model, _as_is, False
         )
+    try:
+        import tfrnn.keras3  # first: it says what is wrong with the Keras 3 installed
+    except ImportError as err:
+        raise ValueError(f"keras=3 cannot be served here: {err}") from None
     import keras as keras3
-
-    import tfrnn.keras3
 
     return Target(
         "Keras 3", keras3.layers, tfrnn.keras3, keras3.Input, keras3.Model, _for_keras3, True

@@ -278,3 +278,12 @@ def test_migrate_keras_flag_in_help_and_choices(capsys):
         migrate_main(["m.h5", "--keras", "4", "-o", "x.keras"])
     assert exit_info.value.code == 2
     assert "invalid choice: '4'" in capsys.readouterr().err
+
+
+def test_keras3_that_cannot_load_is_a_value_error(tmp_path, rng, monkeypatch):
+    """What tfrnn.keras3's import says (Keras 3 missing, another backend) reaches the
+    user as a ValueError, which tfrnn-migrate prints as its error (exit 2)."""
+    _keras2_file(tmp_path / "m.h5", *KERAS2_CASES["simple_rnn"](rng))
+    monkeypatch.setitem(sys.modules, "tfrnn.keras3", None)  # its import fails
+    with pytest.raises(ValueError, match="keras=3 cannot be served here: "):
+        load_legacy_model(tmp_path / "m.h5", keras=3)

@@ -6,6 +6,7 @@ Keras 3 loads them, in safe mode."""
 
 import functools
 import json
+import sys
 import zipfile
 
 import h5py
@@ -213,3 +214,12 @@ def test_cli_checks_keras3_files_before_loading(tmp_path, capsys):
     with h5py.File(tmp_path / "legacy.h5") as f:
         assert f.attrs["keras_version"].startswith("3.")
     assert sorted(p.name for p in tmp_path.iterdir() if "tflite" in p.name) == ["m.tflite"]
+
+
+def test_keras3_file_where_keras3_cannot_load_is_named(tmp_path, capsys, monkeypatch):
+    seq_model(tfrnn.keras3.GRU(3)).save(tmp_path / "model.keras")
+    monkeypatch.setitem(sys.modules, "tfrnn.keras3.saving", None)  # its import fails
+    assert export_main([str(tmp_path / "model.keras"), str(tmp_path / "m.tflite")]) == 2
+    err = capsys.readouterr().err
+    assert f"'{tmp_path / 'model.keras'}' was written by Keras 3, which cannot load it" in err
+    assert not (tmp_path / "m.tflite").exists()

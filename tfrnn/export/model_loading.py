@@ -235,6 +235,17 @@ def _archive_keras(archive: zipfile.ZipFile, path: str) -> int:
     return 3 if major.isdigit() and int(major) >= 3 else 2
 
 
+def _keras3_saving(path: str) -> Any:
+    """``tfrnn.keras3.saving``, or a ValueError naming ``path`` when Keras 3 cannot serve it."""
+    try:
+        from tfrnn.keras3 import saving
+    except ImportError as err:
+        raise ValueError(
+            f"'{path}' was written by Keras 3, which cannot load it here: {err}"
+        ) from None
+    return saving
+
+
 def _load_keras_archive(path: str, unsafe: bool) -> Any:
     if not path.endswith(".keras"):
         raise ValueError(
@@ -250,8 +261,7 @@ def _load_keras_archive(path: str, unsafe: bool) -> Any:
             with archive.open(KERAS_WEIGHTS) as raw, h5py.File(raw, "r") as weights:
                 audit_hdf5(weights, where)
                 if keras == 3:
-                    from tfrnn.keras3 import saving as keras3_saving
-
+                    keras3_saving = _keras3_saving(path)
                     skeleton = keras3_saving.model_from_config(config, safe_mode=not unsafe)
                     layout = keras3_saving.weight_layout(skeleton)
                 else:
