@@ -120,6 +120,38 @@ def test_tflite_streaming_chunks_equal_whole_sequence(tmp_path, rng):
     np.testing.assert_allclose(result["gru"], output_of(model, x), atol=OUTPUT_TOL)
 
 
+def test_tflite_stateful_model_streams(tmp_path, rng):
+    inputs = keras.Input((None, 4), batch_size=2, name="x")
+    model = keras.Model(inputs, tfrnn.keras3.GRU(4, stateful=True, return_sequences=True)(inputs))
+    with pytest.raises(ValueError, match="'gru'.*streaming=True"):
+        export_tflite(model, tmp_path / "no.tflite")
+    report = export_tflite(model, tmp_path / "s.tflite", streaming=True)
+    assert report.max_abs_diff <= OUTPUT_TOL
+    content = (tmp_path / "s.tflite").read_bytes()
+    state = {"gru_h": np.zeros((2, 4), "float32")}
+    for _ in range(2):  # the model carries its state; the artifact is fed it
+        x = rng.standard_normal((2, 5, 4)).astype("float32")
+        result = run_tflite(content, {"x": x, **state})
+        np.testing.assert_allclose(result["gru"], output_of(model, x), atol=OUTPUT_TOL)
+        state = {"gru_h": result["gru_h"]}
+
+
+def test_tflite_masked_embedding_and_keras3_own_bidirectional(tmp_path, rng):
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    embedded = keras.layers.Embedding(12, 4, mask_zero=True)(tokens)
+    hidden = keras.layers.Bidirectional(tfrnn.keras3.LSTM(3, return_sequences=True))(embedded)
+    model = keras.Model(tokens, tfrnn.keras3.GRU(5, name="gru")(hidden))
+    report = export_tflite(model, tmp_path / "m.tflite", batch_size=3)
+    assert report.not_fused == {
+        "forward_lstm": "it receives a mask",
+        "backward_lstm": "it receives a mask",
+    }
+    x = rng.integers(1, 12, (3, 8)).astype("int32")
+    x[0, 5:] = 0
+    got = run_tflite((tmp_path / "m.tflite").read_bytes(), {"tokens": x})["gru"]
+    np.testing.assert_allclose(got, output_of(model, x), atol=OUTPUT_TOL)
+
+
 def test_keras3_bidirectional_halves_are_the_recurrent_layers():
     model = seq_model(keras.layers.Bidirectional(tfrnn.keras3.GRU(3)))
     assert sorted(layer.name for layer in recurrent_layers(model)) == [
