@@ -251,6 +251,7 @@ def test_cli_checks_keras3_files_before_loading(tmp_path, capsys):
 def test_keras3_file_where_keras3_cannot_load_is_named(tmp_path, capsys, monkeypatch):
     seq_model(tfrnn.keras3.GRU(3)).save(tmp_path / "model.keras")
     monkeypatch.setitem(sys.modules, "tfrnn.keras3.saving", None)  # its import fails
+    monkeypatch.delattr(tfrnn.keras3, "saving", raising=False)  # also when imported before
     assert export_main([str(tmp_path / "model.keras"), str(tmp_path / "m.tflite")]) == 2
     err = capsys.readouterr().err
     assert f"'{tmp_path / 'model.keras'}' was written by Keras 3, which cannot load it" in err
