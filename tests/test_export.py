@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 from custom_cells import ConstantsCell
+from export_checks import check_stateful_gru_streams
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
@@ -365,18 +366,7 @@ def test_streaming_state_names_say_what_each_state_is():
 
 def test_tflite_stateful_model_streams(tmp_path, rng):
     layer = tfrnn.GRU(4, stateful=True, return_sequences=True)
-    model = seq_model(layer, batch_size=2)
-    with pytest.raises(ValueError, match="'gru'.*streaming=True"):
-        export_tflite(model, tmp_path / "no.tflite")
-    report = export_tflite(model, tmp_path / "s.tflite", streaming=True)
-    assert report.max_abs_diff <= OUTPUT_TOL
-    content = (tmp_path / "s.tflite").read_bytes()
-    state = {"gru_h": np.zeros((2, 4), "float32")}
-    for _ in range(2):  # the model carries its state; the artifact is fed it
-        x = rng.standard_normal((2, 5, 4)).astype("float32")
-        result = run_tflite(content, {"x": x, **state})
-        np.testing.assert_allclose(result["gru"], output_of(model, x), atol=OUTPUT_TOL)
-        state = {"gru_h": result["gru_h"]}
+    check_stateful_gru_streams(seq_model(layer, batch_size=2), tmp_path, rng)
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
+from export_checks import check_stateful_gru_streams
 from tfrnn.compat.migrate import main as migrate_main
 from tolerances import OUTPUT_TOL
 
@@ -123,17 +124,7 @@ def test_tflite_streaming_chunks_equal_whole_sequence(tmp_path, rng):
 def test_tflite_stateful_model_streams(tmp_path, rng):
     inputs = keras.Input((None, 4), batch_size=2, name="x")
     model = keras.Model(inputs, tfrnn.keras3.GRU(4, stateful=True, return_sequences=True)(inputs))
-    with pytest.raises(ValueError, match="'gru'.*streaming=True"):
-        export_tflite(model, tmp_path / "no.tflite")
-    report = export_tflite(model, tmp_path / "s.tflite", streaming=True)
-    assert report.max_abs_diff <= OUTPUT_TOL
-    content = (tmp_path / "s.tflite").read_bytes()
-    state = {"gru_h": np.zeros((2, 4), "float32")}
-    for _ in range(2):  # the model carries its state; the artifact is fed it
-        x = rng.standard_normal((2, 5, 4)).astype("float32")
-        result = run_tflite(content, {"x": x, **state})
-        np.testing.assert_allclose(result["gru"], output_of(model, x), atol=OUTPUT_TOL)
-        state = {"gru_h": result["gru_h"]}
+    check_stateful_gru_streams(model, tmp_path, rng)
 
 
 def test_tflite_masked_embedding_and_keras3_own_bidirectional(tmp_path, rng):
