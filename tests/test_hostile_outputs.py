@@ -21,6 +21,8 @@ from tfrnn.compat.migrate import main as migrate_main
 import tfrnn
 from tfrnn.export.atomic import OutputExistsError, atomic_output, check_output
 from tfrnn.export.cli import main as export_main
+from tfrnn_cli.scratch import private_temp_dir
+from tfrnn_cli.signals import Terminated
 
 
 def _write(path, text="new"):
@@ -303,8 +305,10 @@ def test_sigterm_while_writing_leaves_nothing(kind, tmp_path):
     deadline = time.monotonic() + 300
     try:
         while proc.poll() is None and time.monotonic() < deadline:
+            # the first file the run writes: a hidden output, or a temporary
+            # (tfrnn's or TensorFlow's own, e.g. an AutoGraph module) under TMPDIR
             hidden = [n for n in _entries(tmp_path) if n.startswith(".")]
-            if hidden or _entries(tmp_path / "tmp"):
+            if hidden or any(p.is_file() for p in (tmp_path / "tmp").rglob("*")):
                 proc.send_signal(signal.SIGTERM)
                 break
             time.sleep(0.01)
@@ -314,3 +318,22 @@ def test_sigterm_while_writing_leaves_nothing(kind, tmp_path):
     assert proc.returncode == 143, err[-3000:]
     assert "terminated" in err
     assert _entries(tmp_path) == [*before, "tmp"] and _entries(tmp_path / "tmp") == []
+
+
+@pytest.mark.parametrize("stop", [Terminated, KeyboardInterrupt, OSError])
+def test_temporaries_of_a_run_go_with_it(stop, tmp_path, monkeypatch):
+    """Whatever a CLI run leaves in its temporary folder (TensorFlow removes
+    AutoGraph's modules only at exit, and not at all when a signal lands while
+    it writes one) goes when the run ends, however it ends; tempfile and TMPDIR
+    are restored."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    with pytest.raises(stop):
+        with private_temp_dir("tfrnn-export-") as scratch:
+            assert tempfile.gettempdir() == scratch and os.environ["TMPDIR"] == scratch
+            with tempfile.NamedTemporaryFile(suffix=".py", delete=False) as leftover:
+                leftover.write(b"# as AutoGraph leaves it")
+            os.makedirs(os.path.join(tempfile.mkdtemp(), "saved_model"))
+            raise stop()
+    assert _entries(tmp_path) == []
+    assert tempfile.tempdir == str(tmp_path) and os.environ["TMPDIR"] == str(tmp_path)

@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 from tfrnn_cli.quiet import quiet_tensorflow
+from tfrnn_cli.scratch import private_temp_dir
 from tfrnn_cli.signals import EXIT_BAD_INPUT, cli_signals, interrupted_exit
 
 
@@ -64,12 +65,13 @@ def warn(prog: str, message: str) -> None:
 def run_command(prog: str, module: str, args: argparse.Namespace) -> int:
     """Import ``module`` (which loads TensorFlow) and return ``module.run(args)``,
     with TensorFlow's log hidden unless ``args.verbose`` and Python warnings shown as
-    ``prog: warning: ...``; Ctrl-C and SIGTERM end it with exit code 130/143 after
-    its clean-up ran."""
+    ``prog: warning: ...``, and TensorFlow's temporaries kept in a folder of the
+    run's own (``private_temp_dir``); Ctrl-C and SIGTERM end it with exit code
+    130/143 after its clean-up ran."""
     with cli_signals(), warnings.catch_warnings():
         warnings.showwarning = lambda message, *rest, **kwargs: warn(prog, str(message))
         try:
-            with quiet_tensorflow(args.verbose):
+            with private_temp_dir(f"{prog}-"), quiet_tensorflow(args.verbose):
                 return importlib.import_module(module).run(args)
         except KeyboardInterrupt as err:
             return interrupted_exit(prog, err)
