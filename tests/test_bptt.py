@@ -11,7 +11,7 @@ import tf_keras
 from tolerances import GRAD_TOL, OUTPUT_TOL
 
 import tfrnn
-from tfrnn.cells.base import step_functions_for
+from tfrnn.cell_math.steps import step_functions_for
 
 BATCH, STEPS, FEATURES, UNITS = 4, 7, 3, 5
 LAYERS = [

@@ -1,8 +1,7 @@
 """What every tf_keras tfrnn cell shares: argument checks, tf_keras's
 activations as the cells' math sees them, the cell base class and the
 constructor and config of the dense-gated cells. (The step protocol and the
-math are Keras-free, in ``tfrnn.cell_math``; names that lived here are
-still importable from here.)"""
+math are Keras-free, in ``tfrnn.cell_math``.)"""
 
 from __future__ import annotations
 
@@ -29,12 +28,7 @@ from tfrnn.cell_math.activations import (
     sigmoid_derivative,
     tanh_derivative,
 )
-from tfrnn.cell_math.dense import dropout_masks as dropout_masks  # kept importable here
-from tfrnn.cell_math.dense import project_dense as project_dense  # kept importable here
 from tfrnn.cell_math.steps import EngineCell
-from tfrnn.cell_math.steps import StepFunctions as StepFunctions  # kept importable here
-from tfrnn.cell_math.steps import cell_takes_constants as cell_takes_constants
-from tfrnn.cell_math.steps import step_functions_for as step_functions_for
 from tfrnn.cells.dense_cells import DenseCellMixin
 from tfrnn.two_kerases import refuse_keras3_arguments, refuse_keras3_caller
 
