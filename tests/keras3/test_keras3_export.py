@@ -6,6 +6,7 @@ Keras 3 loads them, in safe mode."""
 
 import functools
 import json
+import re
 import sys
 import zipfile
 
@@ -237,6 +238,33 @@ def test_cli_checks_keras3_files_before_loading(tmp_path, capsys):
     with h5py.File(tmp_path / "legacy.h5") as f:
         assert f.attrs["keras_version"].startswith("3.")
     assert sorted(p.name for p in tmp_path.iterdir() if "tflite" in p.name) == ["m.tflite"]
+
+
+@pytest.mark.parametrize(
+    "metadata,message",
+    [
+        (b" " * (64 * 1024 + 1), "holds more than the 65,536 bytes"),
+        (b"keras_version: 3", "is not valid JSON"),
+        (b'["3.15.1"]', "not a mapping"),
+        (b"[" * 30_000 + b"]" * 30_000, "nested too deeply|too deep"),
+    ],
+    ids=["oversized", "not-json", "not-a-mapping", "deep"],
+)
+def test_crafted_archive_metadata_is_refused_before_loading(metadata, message, tmp_path, capsys):
+    """metadata.json (what tells a Keras 3 archive from a tf_keras one) is read
+    size first and as plain JSON; a crafted one exits 2 naming the file, and
+    nothing is written."""
+    seq_model(tfrnn.keras3.GRU(3)).save(tmp_path / "model.keras")
+    with zipfile.ZipFile(tmp_path / "model.keras") as src:
+        with zipfile.ZipFile(tmp_path / "crafted.keras", "w") as dst:
+            for item in src.infolist():
+                data = metadata if item.filename == "metadata.json" else src.read(item)
+                dst.writestr(item, data)
+    out = tmp_path / "m.tflite"
+    assert export_main([str(tmp_path / "crafted.keras"), str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "crafted.keras" in err and re.search(message, err), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crafted.keras", "model.keras"]
 
 
 def test_keras3_file_where_keras3_cannot_load_is_named(tmp_path, capsys, monkeypatch):
