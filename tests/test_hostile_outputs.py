@@ -22,7 +22,7 @@ import tfrnn
 from tfrnn.export.atomic import OutputExistsError, atomic_output, check_output
 from tfrnn.export.cli import main as export_main
 from tfrnn_cli.scratch import private_temp_dir
-from tfrnn_cli.signals import Terminated
+from tfrnn_cli.signals import Terminated, interruption_behind
 
 
 def _write(path, text="new"):
@@ -337,3 +337,24 @@ def test_temporaries_of_a_run_go_with_it(stop, tmp_path, monkeypatch):
             raise stop()
     assert _entries(tmp_path) == []
     assert tempfile.tempdir == str(tmp_path) and os.environ["TMPDIR"] == str(tmp_path)
+
+
+def test_a_signal_surfacing_as_an_extension_error_is_still_an_interruption():
+    """A SIGTERM raised while TensorFlow's C++ runs comes back as its
+    SystemError ("returned a result with an exception set"), the Terminated as
+    its cause: the CLIs report it as the interruption it is (exit 143)."""
+    stop = Terminated()
+    try:
+        try:
+            raise stop
+        except Terminated as err:
+            raise SystemError("<built-in method IsNested> returned a result") from err
+    except SystemError as surfaced:
+        assert interruption_behind(surfaced) is stop
+    try:
+        try:
+            raise ValueError("bad")
+        except ValueError:
+            raise OSError("disk") from None
+    except OSError as plain:
+        assert interruption_behind(plain) is None

@@ -12,7 +12,12 @@ from pathlib import Path
 
 from tfrnn_cli.quiet import quiet_tensorflow
 from tfrnn_cli.scratch import private_temp_dir
-from tfrnn_cli.signals import EXIT_BAD_INPUT, cli_signals, interrupted_exit
+from tfrnn_cli.signals import (
+    EXIT_BAD_INPUT,
+    cli_signals,
+    interrupted_exit,
+    interruption_behind,
+)
 
 
 def add_standard_flags(parser: argparse.ArgumentParser) -> None:
@@ -75,6 +80,11 @@ def run_command(prog: str, module: str, args: argparse.Namespace) -> int:
                 return importlib.import_module(module).run(args)
         except KeyboardInterrupt as err:
             return interrupted_exit(prog, err)
+        except Exception as err:
+            stop = interruption_behind(err)
+            if stop is None:
+                raise
+            return interrupted_exit(prog, stop)
 
 
 class StageReporter:

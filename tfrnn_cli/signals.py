@@ -48,6 +48,23 @@ def cli_signals() -> Iterator[None]:
             signal.signal(sig, signal.SIG_DFL if handler is None else handler)
 
 
+def interruption_behind(err: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM an error stands for, if any.
+
+    A signal's exception raised while a C extension runs (TensorFlow's, h5py's)
+    can come back as that extension's ``SystemError`` ("returned a result with
+    an exception set"), with the interruption as its cause or context.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def interrupted_exit(prog: str, err: KeyboardInterrupt) -> int:
     """Report an interruption (Ctrl-C or SIGTERM) and return the exit code."""
     what = "terminated" if isinstance(err, Terminated) else "interrupted"
