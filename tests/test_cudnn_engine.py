@@ -504,3 +504,31 @@ def test_mask_supported_and_sequence_lengths():
     assert not bool(cudnn.mask_supported(np.array([[0, 1, 1], [1, 1, 1]], bool), False))
     assert not bool(cudnn.mask_supported(np.array([[0, 0, 0], [1, 1, 1]], bool), False))
     np.testing.assert_array_equal(cudnn.sequence_lengths(right, time_major=False), [2, 3])
+
+
+@pytest.mark.parametrize(
+    "make,swappable",
+    [
+        (lambda: tfrnn.LSTM(5, return_sequences=True), True),
+        (lambda: tfrnn.GRU(5, return_sequences=True), False),
+        (lambda: tfrnn.Bidirectional(tfrnn.LSTM(5, return_sequences=True)), False),
+        (lambda: tfrnn.Bidirectional(tfrnn.GRU(5, return_sequences=True)), False),
+    ],
+    ids=["LSTM", "GRU", "Bidirectional(LSTM)", "Bidirectional(GRU)"],
+)
+def test_traced_without_a_gpu_only_the_lstm_keeps_its_swappable_function(rng, make, swappable):
+    """With no GPU to swap cuDNN in (none visible, no GPU scope, no SavedModel
+    being written), GRU and Bidirectional call the engine without the
+    api_implements function around it (a function call per run); the LSTM
+    keeps it for TFLite's converter. The numbers are the eager ones."""
+    x = rng.normal(size=(2, 4, 3)).astype("float32")
+    layer = make()
+    eager = layer(x)
+    traced = tf.function(lambda inputs: layer(inputs)).get_concrete_function(
+        tf.TensorSpec([None, 4, 3])
+    )
+    library = traced.graph.as_graph_def().library.function
+    implements = {f.attr["api_implements"].s for f in library if f.attr["api_implements"].s}
+    assert bool(implements) is swappable
+    assert not any(f.attr["api_preferred_device"].s == b"GPU" for f in library)
+    np.testing.assert_allclose(traced(tf.constant(x)), eager, atol=OUTPUT_TOL)

@@ -219,11 +219,26 @@ def _tflite_builtin_ops(content):
     }
 
 
+def _converter_from_concrete_function(model):
+    """TFLite's converter from a traced function (the codelab's way): the
+    trace is not a SavedModel's, and a GPU-less machine has no GPU to swap to."""
+    traced = tf.function(lambda x: model(x)).get_concrete_function(model.inputs[0].type_spec)
+    return tf.lite.TFLiteConverter.from_concrete_functions([traced], model)
+
+
+@pytest.mark.parametrize(
+    "make_converter",
+    [tf.lite.TFLiteConverter.from_keras_model, _converter_from_concrete_function],
+    ids=["from_keras_model", "from_concrete_functions"],
+)
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
-def test_plain_tflite_converter_fuses_the_engine_function_as_tf_keras(rng, go_backwards, masked):
+def test_plain_tflite_converter_fuses_the_engine_function_as_tf_keras(
+    rng, go_backwards, masked, make_converter
+):
     """The called function follows standard_lstm's contract, so TFLite's own
-    converter fuses it as it fuses tf_keras's (and leaves it a loop with a mask)."""
+    converter fuses it as it fuses tf_keras's (and leaves it a loop with a
+    mask), however the model reaches the converter."""
     x = rng.normal(size=(2, 5, 3)).astype("float32")
     x[0, 3:] = 0.0
     inputs = tf_keras.Input((5, 3), batch_size=2)
@@ -231,7 +246,7 @@ def test_plain_tflite_converter_fuses_the_engine_function_as_tf_keras(rng, go_ba
     model = tf_keras.Model(
         inputs, tfrnn.LSTM(4, return_sequences=True, go_backwards=go_backwards)(hidden)
     )
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = make_converter(model)
     converter.target_spec.supported_ops = [
         tf.lite.OpsSet.TFLITE_BUILTINS,
         tf.lite.OpsSet.SELECT_TF_OPS,

@@ -9,7 +9,10 @@ only registers the GPU one in the graph; when the graph runs, grappler's
 implementation selector swaps in the GPU function wherever the call is
 placed on a GPU. So a SavedModel exported on a CPU machine carries both and
 picks cuDNN when served on a GPU, and one saved on a GPU runs on a CPU.
-Eagerly, the device is checked directly (as tf_keras does).
+Eagerly, the device is checked directly (as tf_keras does). Traced where
+no GPU could run the graph (``gpu_alternative_wanted``), a GRU and a
+Bidirectional call the engine without the swappable function; an LSTM keeps
+it, because TFLite's converter fuses it.
 
 The CPU function of an LSTM follows tf_keras's ``standard_lstm`` contract
 (tensor arguments ``inputs, init_h, init_c, kernel, recurrent_kernel,
@@ -322,6 +325,21 @@ class CudnnSelection:
         options = self.sequence_options()
         if tf.executing_eagerly():
             return self._cudnn_with_fallback(inputs, states, weights, mask, **options)
+        compile_loop = xla_policy.compiles(self, training, inputs.shape[1])
+        if self.cudnn_mode != cudnn.LSTM and not gpu_alternative_wanted():
+            # No GPU to swap cuDNN in: the engine without the swappable
+            # function around it (a function call each run, about 0.1 ms).
+            # An LSTM keeps it anyway: TFLite's converter fuses that function
+            # however the graph reaches it (from_concrete_functions too).
+            return self._engine(
+                inputs,
+                states,
+                weights,
+                mask,
+                hand_gradient=training is True,
+                compile_loop=compile_loop,
+                **options,
+            )
         flat = select_by_device(
             self.cudnn_mode,
             _standard_signature(
@@ -329,7 +347,7 @@ class CudnnSelection:
                 functools.partial(
                     self._engine,
                     hand_gradient=training is True,
-                    compile_loop=xla_policy.compiles(self, training, inputs.shape[1]),
+                    compile_loop=compile_loop,
                     **options,
                 ),
                 RUNTIME_CPU,
@@ -508,6 +526,8 @@ def bidirectional_halves(forward, backward, inputs, mask, training, initial_stat
     }
     if tf.executing_eagerly():
         flat = cudnn_with_fallback(**kwargs)
+    elif not gpu_alternative_wanted():  # no GPU to swap cuDNN in
+        flat = engine(**kwargs, hand_gradient=training is True)
     else:
         flat = select_by_device(
             f"tfrnn_bidirectional_{forward.cudnn_mode}",
