@@ -209,14 +209,14 @@ def _directory_bytes(path):
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _tflite_builtin_ops(content):
+def _tflite_operator_count(content, name):
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    return {
-        names[max(model.operatorCodes[o.opcodeIndex].builtinCode, 0)]
+    code = getattr(schema.BuiltinOperator, name)
+    return sum(
+        max(model.operatorCodes[o.opcodeIndex].builtinCode, 0) == code
         for subgraph in model.subgraphs
         for o in subgraph.operators
-    }
+    )
 
 
 def _converter_from_concrete_function(model):
@@ -246,13 +246,33 @@ def test_plain_tflite_converter_fuses_the_engine_function_as_tf_keras(
     model = tf_keras.Model(
         inputs, tfrnn.LSTM(4, return_sequences=True, go_backwards=go_backwards)(hidden)
     )
-    converter = make_converter(model)
+    _assert_converter_fuses(make_converter(model), model, x, fused=0 if masked else 1)
+
+
+@pytest.mark.parametrize(
+    "make_converter",
+    [tf.lite.TFLiteConverter.from_keras_model, _converter_from_concrete_function],
+    ids=["from_keras_model", "from_concrete_functions"],
+)
+def test_plain_tflite_converter_fuses_both_halves_of_a_bidirectional_lstm(rng, make_converter):
+    """As tf_keras's: each half of a Bidirectional(LSTM) becomes the fused kernel."""
+    x = rng.normal(size=(2, 5, 3)).astype("float32")
+    inputs = tf_keras.Input((5, 3), batch_size=2)
+    model = tf_keras.Model(
+        inputs, tfrnn.Bidirectional(tfrnn.LSTM(4, return_sequences=True))(inputs)
+    )
+    _assert_converter_fuses(make_converter(model), model, x, fused=2)
+
+
+def _assert_converter_fuses(converter, model, x, fused):
+    """The converted model holds ``fused`` UNIDIRECTIONAL_SEQUENCE_LSTMs and
+    gives the model's numbers."""
     converter.target_spec.supported_ops = [
         tf.lite.OpsSet.TFLITE_BUILTINS,
         tf.lite.OpsSet.SELECT_TF_OPS,
     ]
     content = converter.convert()
-    assert ("UNIDIRECTIONAL_SEQUENCE_LSTM" in _tflite_builtin_ops(content)) is not masked
+    assert _tflite_operator_count(content, "UNIDIRECTIONAL_SEQUENCE_LSTM") == fused
     interpreter = tflite_interpreter(content)
     interpreter.allocate_tensors()
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)

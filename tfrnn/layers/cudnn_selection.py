@@ -10,9 +10,11 @@ implementation selector swaps in the GPU function wherever the call is
 placed on a GPU. So a SavedModel exported on a CPU machine carries both and
 picks cuDNN when served on a GPU, and one saved on a GPU runs on a CPU.
 Eagerly, the device is checked directly (as tf_keras does). Traced where
-no GPU could run the graph (``gpu_alternative_wanted``), a GRU and a
-Bidirectional call the engine without the swappable function; an LSTM keeps
-it, because TFLite's converter fuses it.
+no GPU could run the graph (``gpu_alternative_wanted``), a GRU calls the
+engine without the swappable function; an LSTM keeps it, because TFLite's
+converter fuses it. A Bidirectional's halves run as one bidirectional
+cuDNN call only where a GPU may run them live: not on a GPU-less machine
+and not in a SavedModel, where each half keeps its own function.
 
 The CPU function of an LSTM follows tf_keras's ``standard_lstm`` contract
 (tensor arguments ``inputs, init_h, init_c, kernel, recurrent_kernel,
@@ -395,8 +397,12 @@ def _fusable_halves(forward, backward, inputs, training, constants) -> bool:
         and constants is None
         and isinstance(inputs, tf.Tensor)
         and all(dropout_masks(inputs, layer.cell.dropout, 1, training) is None for layer in halves)
-        and (not tf.executing_eagerly() or eager_cudnn_device())
+        and (eager_cudnn_device() if tf.executing_eagerly() else gpu_alternative_wanted())
         and not in_xla_context()  # CudnnRNNV3 has no XLA kernel
+        # A SavedModel keeps each half's own function, as tf_keras's does:
+        # TFLite's converter fuses each LSTM half (and a GPU serving it runs
+        # one cuDNN call per half).
+        and not save_context.in_save_context()
     )
 
 
@@ -526,8 +532,6 @@ def bidirectional_halves(forward, backward, inputs, mask, training, initial_stat
     }
     if tf.executing_eagerly():
         flat = cudnn_with_fallback(**kwargs)
-    elif not gpu_alternative_wanted():  # no GPU to swap cuDNN in
-        flat = engine(**kwargs, hand_gradient=training is True)
     else:
         flat = select_by_device(
             f"tfrnn_bidirectional_{forward.cudnn_mode}",
