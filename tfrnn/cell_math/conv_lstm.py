@@ -260,4 +260,4 @@ class ConvLSTMMath:
                 h, c = to_channels_first(h, rank), to_channels_first(c, rank)
             return h, [h, c]
 
-        return StepFunctions(project, step)
+        return StepFunctions(project, step, output_is_state=True)

@@ -74,7 +74,7 @@ class GRUMath(DenseCellMath):
             recurrent_masks,
             recurrent_bias=recurrent_bias,
         )
-        return StepFunctions(project, step, fused)
+        return StepFunctions(project, step, fused, output_is_state=True)
 
     def fused_step(self, recurrent_bias=None) -> dict | None:
         """The reset-after step for the engine's hand-written gradient, when the

@@ -34,7 +34,7 @@ class SimpleRNNMath(DenseCellMath):
             return h, [h]
 
         fused = self.fused_cell((kernel, bias, recurrent_kernel), input_masks, recurrent_masks)
-        return StepFunctions(project, step, fused)
+        return StepFunctions(project, step, fused, output_is_state=True)
 
     def fused_step(self) -> dict | None:
         """The step for the engine's hand-written gradient, when the

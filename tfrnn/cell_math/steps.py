@@ -23,12 +23,15 @@ class StepFunctions(NamedTuple):
     on many timesteps at once. ``step(projected_t, states) -> (output,
     new_states)`` is the recurrent part, run per timestep. ``fused``, when
     set, is the same step split for the engine's hand-written gradient
-    (``tfrnn.engine.bptt``).
+    (``tfrnn.engine.bptt``). ``output_is_state``: ``step`` returns its
+    first new state as its output, the very tensor (``scan``'s
+    ``output_is_first_state``).
     """
 
     project: Callable[[tf.Tensor], Any]
     step: Callable[[Any, list], tuple[Any, list]]
     fused: FusedCell | None = None
+    output_is_state: bool = False
 
     def run(
         self,
@@ -67,6 +70,7 @@ class StepFunctions(NamedTuple):
             unroll=unroll,
             time_major=True,
             project=self.project,
+            output_is_first_state=self.output_is_state,
             **options,
         )
         return _with_output_structure(result, returned[0]) if returned else result

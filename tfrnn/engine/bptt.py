@@ -126,6 +126,7 @@ def scan_with_gradient(
             zero_output_for_mask=zero_output_for_mask,
             time_major=True,
             return_all_outputs=return_all_outputs,
+            output_is_first_state=True,  # every FusedCell's output is its new h
             record_like=[*saved_like, tf.zeros_like(first)],
             differentiable=False,
             project=project,

@@ -93,6 +93,7 @@ def scan(
     steps_per_iteration: int | None = None,
     xla: bool | None = None,
     active_range: tuple[Any, Any] | None = None,
+    output_is_first_state: bool = False,
 ) -> ScanResult:
     """Run ``step_fn`` over the time axis of ``inputs``.
 
@@ -150,6 +151,10 @@ def scan(
         records are left zero, which is what the run gives for masked steps
         before the first valid one; after the last, the caller fills in the
         repeated output. Not with ``unroll``.
+      output_is_first_state: the step's output is its first new state, the
+        very tensor (every SimpleRNN, GRU and LSTM step): without a mask the
+        last output is then the final first state, and the loop carries no
+        output beside the states (one copy per step less under XLA).
     """
     if xla is None:
         xla = in_xla_context()
@@ -183,6 +188,8 @@ def scan(
             )
         for new, old in zip(new_states, states):
             new.set_shape(old.shape)
+        if output_is_first_state and output[0] is not new_states[0]:
+            raise ValueError("output_is_first_state: the step's output is not its first state")
         if mask_t is not None:
             new_states = _select(mask_t, new_states, states)
             fallback = [tf.zeros_like(o) for o in output] if zero_output_for_mask else prev_output
@@ -265,7 +272,8 @@ def scan(
 
     # The previous output is carried only where a step needs it (a masked
     # step repeats it) or nothing else gives the last one.
-    carry_output = mask is not None or not return_all_outputs
+    last_is_state = output_is_first_state and mask is None and bool(static_steps)
+    carry_output = mask is not None or not (return_all_outputs or last_is_state)
     carry = _Carry(
         output=flat_output if carry_output else [],
         states=flat_states,
@@ -297,7 +305,10 @@ def scan(
     outputs = [ta.stack() for ta in carry.output_arrays] if return_all_outputs else None
     output = carry.output
     if not carry_output:  # the last step run's output
-        output = [o[0] if reverse_outputs else o[-1] for o in outputs]
+        if return_all_outputs:
+            output = [o[0] if reverse_outputs else o[-1] for o in outputs]
+        else:
+            output = carry.states[:1]
     records = None if kept_records is None else [ta.stack() for ta in carry.record_arrays]
     reduced = carry.reduced
     if reduce_after:
