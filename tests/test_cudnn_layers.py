@@ -219,22 +219,34 @@ def _tflite_operator_count(content, name):
     )
 
 
-def _converter_from_concrete_function(model):
+def _converter_from_keras_model(model, directory):
+    return tf.lite.TFLiteConverter.from_keras_model(model)
+
+
+def _converter_from_saved_model(model, directory):
+    model.save(directory / "saved", save_format="tf")
+    return tf.lite.TFLiteConverter.from_saved_model(str(directory / "saved"))
+
+
+def _converter_from_concrete_function(model, directory):
     """TFLite's converter from a traced function (the codelab's way): the
     trace is not a SavedModel's, and a GPU-less machine has no GPU to swap to."""
     traced = tf.function(lambda x: model(x)).get_concrete_function(model.inputs[0].type_spec)
     return tf.lite.TFLiteConverter.from_concrete_functions([traced], model)
 
 
-@pytest.mark.parametrize(
+TFLITE_CONVERTERS = pytest.mark.parametrize(
     "make_converter",
-    [tf.lite.TFLiteConverter.from_keras_model, _converter_from_concrete_function],
-    ids=["from_keras_model", "from_concrete_functions"],
+    [_converter_from_keras_model, _converter_from_saved_model, _converter_from_concrete_function],
+    ids=["from_keras_model", "from_saved_model", "from_concrete_functions"],
 )
+
+
+@TFLITE_CONVERTERS
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
 def test_plain_tflite_converter_fuses_the_engine_function_as_tf_keras(
-    rng, go_backwards, masked, make_converter
+    rng, tmp_path, go_backwards, masked, make_converter
 ):
     """The called function follows standard_lstm's contract, so TFLite's own
     converter fuses it as it fuses tf_keras's (and leaves it a loop with a
@@ -246,22 +258,20 @@ def test_plain_tflite_converter_fuses_the_engine_function_as_tf_keras(
     model = tf_keras.Model(
         inputs, tfrnn.LSTM(4, return_sequences=True, go_backwards=go_backwards)(hidden)
     )
-    _assert_converter_fuses(make_converter(model), model, x, fused=0 if masked else 1)
+    _assert_converter_fuses(make_converter(model, tmp_path), model, x, fused=0 if masked else 1)
 
 
-@pytest.mark.parametrize(
-    "make_converter",
-    [tf.lite.TFLiteConverter.from_keras_model, _converter_from_concrete_function],
-    ids=["from_keras_model", "from_concrete_functions"],
-)
-def test_plain_tflite_converter_fuses_both_halves_of_a_bidirectional_lstm(rng, make_converter):
+@TFLITE_CONVERTERS
+def test_plain_tflite_converter_fuses_both_halves_of_a_bidirectional_lstm(
+    rng, tmp_path, make_converter
+):
     """As tf_keras's: each half of a Bidirectional(LSTM) becomes the fused kernel."""
     x = rng.normal(size=(2, 5, 3)).astype("float32")
     inputs = tf_keras.Input((5, 3), batch_size=2)
     model = tf_keras.Model(
         inputs, tfrnn.Bidirectional(tfrnn.LSTM(4, return_sequences=True))(inputs)
     )
-    _assert_converter_fuses(make_converter(model), model, x, fused=2)
+    _assert_converter_fuses(make_converter(model, tmp_path), model, x, fused=2)
 
 
 def _assert_converter_fuses(converter, model, x, fused):
