@@ -587,7 +587,9 @@ def test_unknown_cell_class_in_a_config_says_what_to_do(x):
     ):
         config = tf_keras.layers.serialize(layer)
         with pytest.raises(
-            ValueError, match=r"(ConstantsCell|MinimalRNNCell).*unknown.*custom_objects"
+            ValueError,
+            match=r"(ConstantsCell|MinimalRNNCell).*unknown.*"
+            r"@tf_keras\.saving\.register_keras_serializable.*custom_objects",
         ):
             tf_keras.layers.deserialize(config)
         with pytest.raises(ValueError, match=r"'(conditioned|stack)'|StackedRNNCells"):

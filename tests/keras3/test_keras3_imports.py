@@ -21,6 +21,7 @@ KERAS_FREE = [
     PACKAGE / "layers" / "cudnn_selection.py",
     PACKAGE / "layers" / "xla_policy.py",
     PACKAGE / "two_kerases.py",
+    PACKAGE / "argument_checks.py",
 ]
 
 

@@ -199,3 +199,17 @@ def test_keras3_wrappers_take_keras3_layers():
         [keras.Input((2, 6, 3)), keras.layers.TimeDistributed(tfrnn.keras3.GRU(4))]
     )
     assert model.output_shape == (None, 2, 4)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [lambda: tfrnn.keras3.RNN("MyCell"), lambda: tfrnn.keras3.StackedRNNCells(["MyCell"])],
+    ids=["RNN", "StackedRNNCells"],
+)
+def test_unknown_cell_name_gives_keras3_advice(build):
+    """A cell class's name in place of a cell: the advice names Keras 3's
+    registration, not tf_keras's."""
+    with pytest.raises(ValueError, match=r"'MyCell'.*unknown") as caught:
+        build()
+    assert "@keras.saving.register_keras_serializable()" in str(caught.value)
+    assert "tf_keras" not in str(caught.value)

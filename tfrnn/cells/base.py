@@ -1,5 +1,5 @@
-"""What every tf_keras tfrnn cell shares: argument checks, tf_keras's
-activations as the cells' math sees them, the cell base class and the
+"""What every tf_keras tfrnn cell shares: tf_keras's activations as the
+cells' math sees them, the cell base class and the
 constructor and config of the dense-gated cells. (The step protocol and the
 math are Keras-free, in ``tfrnn.cell_math``.)"""
 
@@ -12,6 +12,7 @@ import tensorflow as tf
 import tf_keras
 from tf_keras import activations, constraints, initializers, regularizers
 
+from tfrnn.argument_checks import check_rate, check_units
 from tfrnn.cell_math.activations import (
     HARD_SIGMOID,
     LINEAR,
@@ -57,49 +58,9 @@ def derivative_from_output(fn: Callable) -> Callable | None:
     return keras2_activation(fn).derivative
 
 
-def check_units(layer_name: str, units: Any, what: str = "units") -> int:
-    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
-        raise ValueError(
-            f"Layer '{layer_name}': `{what}` must be a positive integer, got {units!r}."
-        )
-    return units
-
-
-def check_rate(layer_name: str, rate: Any, what: str) -> float:
-    try:
-        value = float(rate)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"Layer '{layer_name}': `{what}` must be a float in [0, 1), got {rate!r}."
-        ) from None
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"Layer '{layer_name}': `{what}` must be in [0, 1), got {rate!r}.")
-    return value
-
-
 def get_activation(layer_name: str, identifier: Any, what: str) -> Callable:
     """tf_keras's activation ``identifier``, or a ValueError naming the layer."""
     return lookup_activation(layer_name, identifier, what, activations.get, "tf_keras")
-
-
-def check_cell(owner: str, cell: Any) -> None:
-    """A cell has ``call`` and ``state_size``; ``owner`` names the layer for the error.
-
-    A name in place of a cell is what tf_keras's deserializer returns for a
-    cell class it does not know (a model saved with a custom cell, loaded
-    without it).
-    """
-    if isinstance(cell, str):
-        raise ValueError(
-            f"{owner}: the cell class {cell!r} in its config is unknown. Register the "
-            "class (decorate it with @tf_keras.saving.register_keras_serializable()) "
-            f"or pass custom_objects={{{cell!r}: {cell}}} when loading."
-        )
-    if "call" not in dir(cell) or "state_size" not in dir(cell):
-        raise ValueError(
-            f"{owner}: a cell must have a `call` method and a `state_size` attribute; "
-            f"got {cell!r}."
-        )
 
 
 def _has_one_state(cell: Any) -> bool:

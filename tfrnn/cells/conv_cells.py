@@ -12,6 +12,7 @@ from typing import Any
 
 import tensorflow as tf
 
+from tfrnn.argument_checks import check_units
 from tfrnn.cell_math.conv_lstm import (
     ConvGeometry,
     ConvLSTMMath,
@@ -21,7 +22,6 @@ from tfrnn.cell_math.conv_lstm import (
 )
 from tfrnn.cell_math.dense import dropout_masks
 from tfrnn.cell_math.steps import EngineCell, StepFunctions
-from tfrnn.cells.base import check_units
 from tfrnn.cells.dense_cells import add_recurrent_weights
 
 

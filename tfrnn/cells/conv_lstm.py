@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import tf_keras
 from tf_keras import activations, constraints, initializers, regularizers
 
+from tfrnn.argument_checks import check_rate
 from tfrnn.cell_math.conv_lstm import (  # noqa: F401  (kept importable here)
     ConvGeometry,
     conv_output_length,
@@ -29,7 +30,7 @@ from tfrnn.cell_math.conv_lstm import (  # noqa: F401  (kept importable here)
     to_channels_first,
     to_channels_last,
 )
-from tfrnn.cells.base import RecurrentCell, check_rate, get_activation
+from tfrnn.cells.base import RecurrentCell, get_activation
 from tfrnn.cells.conv_cells import ConvLSTMCellMixin
 
 

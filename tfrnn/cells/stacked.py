@@ -8,8 +8,9 @@ from typing import Any
 import tensorflow as tf
 import tf_keras
 
+from tfrnn.argument_checks import check_cell
 from tfrnn.cell_math.steps import cell_output_size as cell_output_size  # kept importable here
-from tfrnn.cells.base import RecurrentCell, check_cell
+from tfrnn.cells.base import RecurrentCell
 from tfrnn.cells.stacking import StackedCellsMixin
 from tfrnn.saving import deserialize_layer
 from tfrnn.two_kerases import refuse_keras3_arguments

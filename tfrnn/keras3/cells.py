@@ -10,8 +10,8 @@ import keras
 import tensorflow as tf
 from keras import constraints, initializers, regularizers
 
+from tfrnn.argument_checks import check_rate, check_units
 from tfrnn.cell_math.dense import dropout_masks
-from tfrnn.cells.base import check_rate, check_units
 from tfrnn.cells.dense_cells import (
     DenseCellMixin,
     GRUCellMixin,

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import keras
 import tensorflow as tf
 
-from tfrnn.cells.base import check_rate
+from tfrnn.argument_checks import check_rate
 from tfrnn.cells.conv_cells import ConvLSTMCellMixin
 from tfrnn.keras3.activations import get_activation
 from tfrnn.keras3.cells import seeded_dropout_masks, set_weight_settings, weight_settings_config

@@ -8,7 +8,7 @@ from typing import Any
 
 import keras
 
-from tfrnn.cells.base import check_units
+from tfrnn.argument_checks import check_units
 from tfrnn.keras3.cells import set_weight_settings, weight_settings_config
 from tfrnn.keras3.rnn import RNN
 from tfrnn.layers.cudnn_layer_mixin import CuDNNGRUMixin, CuDNNLSTMMixin, cudnn_state_sizes

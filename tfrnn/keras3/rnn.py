@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfrnn.cells.base import check_cell
+from tfrnn.argument_checks import check_cell
 from tfrnn.engine.compiled import CompiledRuns
 from tfrnn.keras3.stacked import StackedRNNCells
 from tfrnn.layers import xla_policy
@@ -51,7 +51,7 @@ class RNN(RecurrentCall, keras.Layer):
         refuse_tf_keras_objects(class_name, "cell", cell, class_name)
         if isinstance(cell, (list, tuple)):
             cell = StackedRNNCells(cell)
-        check_cell(f"RNN layer '{kwargs.get('name', class_name)}'", cell)
+        check_cell(f"RNN layer '{kwargs.get('name', class_name)}'", cell, keras="keras")
         super().__init__(**kwargs)
         self.cell = cell
         self.return_sequences = return_sequences

@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfrnn.cells.base import check_cell
+from tfrnn.argument_checks import check_cell
 from tfrnn.cells.stacking import StackedCellsMixin
 from tfrnn.two_kerases import refuse_tf_keras_objects
 
@@ -23,7 +23,9 @@ class StackedRNNCells(StackedCellsMixin, keras.Layer):
         if not isinstance(cells, (list, tuple)) or not cells:
             raise ValueError(f"StackedRNNCells needs a non-empty list of cells, got {cells!r}.")
         for cell in cells:
-            check_cell(f"StackedRNNCells '{kwargs.get('name', 'stacked_rnn_cells')}'", cell)
+            check_cell(
+                f"StackedRNNCells '{kwargs.get('name', 'stacked_rnn_cells')}'", cell, keras="keras"
+            )
         super().__init__(**kwargs)
         self.cells = list(cells)
         self.reverse_state_order = bool(reverse_state_order)

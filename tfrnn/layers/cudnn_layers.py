@@ -18,7 +18,7 @@ import tf_keras
 from tf_keras import constraints, initializers, regularizers
 from tf_keras.layers import InputSpec
 
-from tfrnn.cells.base import check_units
+from tfrnn.argument_checks import check_units
 from tfrnn.layers.cudnn_layer_mixin import CuDNNGRUMixin, CuDNNLSTMMixin, cudnn_state_sizes
 from tfrnn.layers.rnn import RNN
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 import tf_keras
 from tf_keras.layers import InputSpec
 
-from tfrnn.cells.base import check_cell
+from tfrnn.argument_checks import check_cell
 from tfrnn.cells.stacked import StackedRNNCells
 from tfrnn.engine.compiled import CompiledRuns
 from tfrnn.layers import xla_policy
