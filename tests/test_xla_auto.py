@@ -16,7 +16,7 @@ import tf_keras
 from tolerances import GRAD_TOL, OUTPUT_TOL
 
 import tfrnn
-from tfrnn.engine import lengths, scan
+from tfrnn.engine import batch_pieces, lengths, scan
 
 pytestmark = pytest.mark.usefixtures("auto_xla")  # jit_compile="auto" as users get it
 
@@ -124,8 +124,37 @@ def _compiles(layer, batch, training):
         (lambda: tfrnn.RNN([tfrnn.GRUCell(8), tfrnn.LSTMCell(256)]), 32, False, False),
     ],
 )
-def test_auto_follows_the_measured_rule(make, batch, training, expected):
-    """xla_policy's thresholds (measured: README, "How it runs")."""
+def test_auto_follows_the_measured_rule_on_one_core(make, batch, training, expected, monkeypatch):
+    """xla_policy's thresholds where the batch runs whole (measured: README,
+    "How it runs")."""
+    monkeypatch.setattr(batch_pieces, "parallel_cores", lambda: 1)
+    assert _compiles(make(), batch, training) is expected
+
+
+@pytest.mark.parametrize(
+    "make,batch,training,expected",
+    [
+        # inference: kernels up to 2**18 values (256 LSTM units) at any batch size
+        (lambda: tfrnn.LSTM(256), 64, False, True),
+        (lambda: tfrnn.GRU(256), None, False, True),
+        (lambda: tfrnn.LSTM(512), 32, False, False),
+        # a batch too small to cut follows the one-core rule
+        (lambda: tfrnn.LSTM(256), 4, False, True),
+        (lambda: tfrnn.LSTM(256), 5, False, False),
+        # training: batch x units up to 8192, an unknown batch counted as 32
+        (lambda: tfrnn.LSTM(128), 64, True, True),
+        (lambda: tfrnn.GRU(256), 32, True, True),
+        (lambda: tfrnn.GRU(256), 64, True, False),
+        (lambda: tfrnn.LSTM(256), None, True, True),
+        (lambda: tfrnn.SimpleRNN(512), None, True, False),
+    ],
+)
+def test_auto_follows_the_measured_rule_with_the_batch_in_pieces(
+    make, batch, training, expected, monkeypatch
+):
+    """xla_policy's thresholds where the batch runs in pieces side by side
+    (two cores)."""
+    monkeypatch.setattr(batch_pieces, "parallel_cores", lambda: 2)
     assert _compiles(make(), batch, training) is expected
 
 
