@@ -146,3 +146,35 @@ def test_a_run_with_constants_runs_whole(rng, pieces_seen):
     pieces_seen.clear()
     np.testing.assert_allclose(ours(x, constants=c), reference(x, constants=c), atol=OUTPUT_TOL)
     assert pieces_seen == []
+
+
+def test_fit_cuts_its_batches_and_tracks_tf_keras(rng, pieces_seen):
+    """fit traces with the batch unknown: its batches of 16 rows are cut
+    when they run (the gradient through both pieces), the last of 8 too;
+    the losses and weights of tf_keras's model."""
+    x = rng.normal(size=(40, STEPS, FEATURES)).astype("float32")
+    x[::3, 5:] = 0.0  # post-padded rows
+    y = rng.normal(size=(40, 1)).astype("float32")
+
+    def model(lib, **kwargs):
+        return tf_keras.Sequential(
+            [
+                tf_keras.Input((STEPS, FEATURES)),
+                tf_keras.layers.Masking(),
+                lib.GRU(UNITS, return_sequences=True, **kwargs),
+                lib.LSTM(UNITS, **kwargs),
+                tf_keras.layers.Dense(1),
+            ]
+        )
+
+    reference, ours = model(tf_keras.layers), model(tfrnn, jit_compile=True)
+    ours.set_weights(reference.get_weights())
+    fit = dict(batch_size=16, epochs=2, shuffle=False, verbose=0)
+    losses = []
+    for m in (reference, ours):
+        m.compile(optimizer=tf_keras.optimizers.SGD(0.05), loss="mse")
+        losses.append(m.fit(x, y, **fit).history["loss"])
+    assert pieces_seen and set(pieces_seen) == {2}
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+    for got, want in zip(ours.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(got, want, atol=GRAD_TOL)
