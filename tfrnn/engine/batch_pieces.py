@@ -62,11 +62,11 @@ def run_in_pieces(
     ``inputs`` (and mask), its batch cut in ``pieces`` (the last piece
     takes the remainder), the results joined. A batch unknown when traced
     is cut at run time when it holds at least ``MIN_BATCH`` rows."""
-    batch = tf.nest.flatten(inputs)[0].shape[1]
+    first = tf.nest.flatten(inputs)[0]
     whole = (inputs, states, mask, constants, active_range)
-    if batch is not None:
-        return _joined([call(*part) for part in _cut(whole, pieces, batch)])
-    rows = tf.shape(tf.nest.flatten(inputs)[0])[1]
+    if first.shape[1] is not None:
+        return _joined([call(*part) for part in _cut(whole, pieces, first.shape[1])])
+    rows = tf.shape(first)[1]
     return tf.cond(
         rows >= MIN_BATCH,
         lambda: _joined([call(*part) for part in _cut(whole, pieces, rows)]),

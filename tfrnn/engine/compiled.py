@@ -25,7 +25,7 @@ import tensorflow as tf
 from tensorflow.python.saved_model import save_context
 
 from tfrnn.engine import lengths
-from tfrnn.engine.batch_pieces import run_in_pieces
+from tfrnn.engine.batch_pieces import pieces_for, run_in_pieces
 from tfrnn.engine.scan import ScanResult, in_xla_context
 
 Run = Callable[[Any, Any, Any, Any, Any], ScanResult]
@@ -130,7 +130,7 @@ def run_sequence(
     zero_output_for_mask: bool,
     compiled: CompiledRun | None = None,
     stop_early: bool = True,
-    batch_pieces: int = 1,
+    cut_batch: bool = True,
 ) -> ScanResult:
     """``run(inputs, states, mask, constants, active_range)`` on time-major
     ``inputs``: with a mask and ``stop_early``, only the timesteps up to
@@ -138,15 +138,17 @@ def run_sequence(
     no shape depends on the mask), the rest filled in; through
     ``compiled`` (``run`` compiled with XLA) when given, the time axis
     padded to a bucket length where its length is unknown or new (the
-    padded steps never run), and in ``batch_pieces`` pieces of the batch
+    padded steps never run), and with ``cut_batch`` in pieces of the batch
     run side by side (``tfrnn.engine.batch_pieces``; ``constants`` go to
-    every piece whole). Without ``stop_early`` (an unrolled run) the input
-    passes whole."""
+    every piece whole, so a run whose constants hold a row each passes
+    ``cut_batch=False``). Without ``stop_early`` (an unrolled run) the
+    input passes whole."""
     call = compiled if compiled is not None else run
-    if compiled is not None and batch_pieces > 1:
+    pieces = pieces_for(tf.nest.flatten(inputs)[0].shape[1]) if cut_batch else 1
+    if compiled is not None and pieces > 1:
 
         def call(*args: Any) -> ScanResult:
-            return run_in_pieces(compiled, *args, batch_pieces)
+            return run_in_pieces(compiled, *args, pieces)
 
     if not stop_early:
         return call(inputs, states, mask, constants, None)

@@ -38,7 +38,7 @@ from tensorflow.python.saved_model import save_context
 
 from tfrnn.cell_math.activations import SIGMOID, TANH
 from tfrnn.cell_math.dense import dropout_masks
-from tfrnn.engine import batch_pieces, cudnn
+from tfrnn.engine import cudnn
 from tfrnn.engine.compiled import CompiledRun, in_xla_context, run_sequence
 from tfrnn.engine.scan import ScanResult
 from tfrnn.layers import xla_policy
@@ -173,7 +173,6 @@ def engine_sequence(
         go_backwards=go_backwards,
         zero_output_for_mask=zero_output_for_mask,
         compiled=compiled,
-        batch_pieces=batch_pieces.pieces_for(inputs.shape[1]),
     )
 
 

@@ -13,7 +13,6 @@ from typing import Any
 import tensorflow as tf
 
 from tfrnn.cell_math.steps import CellStack, cell_output_size, step_functions_for
-from tfrnn.engine import batch_pieces
 from tfrnn.engine.compiled import run_sequence
 from tfrnn.layers import xla_policy
 
@@ -281,8 +280,7 @@ class RecurrentCall:
             zero_output_for_mask=self.zero_output_for_mask,
             compiled=compiled,
             stop_early=not self.unroll,
-            # constants are per row: a run that takes them runs whole
-            batch_pieces=batch_pieces.pieces_for(batch) if constants is None else 1,
+            cut_batch=constants is None,  # constants hold a row each
         )
 
     def _initial_output(self, initial_state, time_first):
